@@ -1,0 +1,66 @@
+"""The ``preforkit`` command, with options generated from ``config.SETTINGS``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from . import __version__
+from .config import SETTINGS, ConfigError, make_config
+
+log = logging.getLogger("preforkit.error")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(2)
+
+
+def _add_setting_options(command):
+    for setting in reversed(SETTINGS):
+        kwargs = {"default": None, "help": f"{setting.help} [env {setting.env}]"}
+        if setting.is_flag:
+            kwargs["default"] = None
+        elif setting.multiple:
+            kwargs["multiple"] = True
+            kwargs["default"] = ()
+        if setting.metavar:
+            kwargs["metavar"] = setting.metavar
+        if not setting.is_flag and not setting.metavar:
+            kwargs["metavar"] = setting.name.upper().split("_")[-1]
+        command = click.option(*setting.flags, setting.name, **kwargs)(command)
+    return command
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("app", metavar="MODULE:ATTR")
+@_add_setting_options
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    default=None,
+    help="TOML config file (keys are the option names, e.g. max_body = \"8M\") [env PREFORKIT_CONFIG]",
+)
+@click.version_option(__version__, "--version", prog_name="preforkit")
+def main(app: str, config_file: str | None, **options) -> None:
+    """Serve the Ring handler or WSGI app MODULE:ATTR (e.g. examples.hello:handler).
+
+    Settings come from, lowest precedence first: defaults, the config file,
+    PREFORKIT_<NAME> environment variables, then these options.
+    """
+    config_file = config_file or os.environ.get("PREFORKIT_CONFIG")
+    try:
+        config = make_config(file=config_file, cli=options)
+    except ConfigError as exc:
+        _fail(str(exc))
+    from .master import run
+
+    sys.exit(run(app, config))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,351 @@
+"""Every preforkit option, declared once.
+
+``SETTINGS`` is the single source: the click options of the CLI, the
+``PREFORKIT_<NAME>`` environment variables, the TOML config-file keys and the
+README table are all derived from it.  Precedence, lowest first: defaults,
+config file, environment, command line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+ENV_PREFIX = "PREFORKIT_"
+
+
+class ConfigError(Exception):
+    """An option has an invalid value; the message names it and its source."""
+
+
+# -- value parsers: str (from CLI/env) or TOML value -> typed value ----------
+
+
+def parse_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number")
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a whole number") from None
+
+
+def parse_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number") from None
+
+
+_SIZE_RE = re.compile(r"(\d+)\s*([kmg]?)(i?b?)", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(value: Any) -> int:
+    """``8388608``, ``8M``, ``512k``, ``1G`` (binary units)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE_RE.fullmatch(str(value).strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not a size (use bytes or a suffix: 512K, 8M, 1G)")
+    return int(match[1]) * _SIZE_UNITS[match[2].lower()]
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not a boolean (true/false)")
+
+
+def parse_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a string")
+    return value
+
+
+def parse_optional_str(value: Any) -> str | None:
+    return None if value is None else parse_str(value)
+
+
+def parse_str_list(value: Any) -> list[str]:
+    """A list; from the environment, entries are separated by commas or spaces."""
+    if isinstance(value, str):
+        return [item for item in re.split(r"[,\s]+", value) if item]
+    if isinstance(value, (list, tuple)):
+        return [parse_str(item) for item in value]
+    raise ValueError(f"{value!r} is not a list of strings")
+
+
+def choice(*options: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in options:
+            raise ValueError(f"{value!r} is not one of {', '.join(options)}")
+        return text
+
+    return parse
+
+
+def at_least(parse: Callable[[Any], Any], minimum: float) -> Callable[[Any], Any]:
+    def checked(value: Any) -> Any:
+        result = parse(value)
+        if result < minimum:
+            raise ValueError(f"{value!r} is below the minimum {minimum}")
+        return result
+
+    return checked
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One option: its name, CLI flags, parser, default and help."""
+
+    name: str
+    flags: tuple[str, ...]
+    parse: Callable[[Any], Any]
+    default: Any
+    help: str
+    section: str = "server"
+    multiple: bool = False  # the CLI flag may repeat
+    is_flag: bool = False  # a --x/--no-x boolean switch
+    metavar: str | None = None
+    cli_default_shown: str | None = field(default=None)
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "bind",
+        ("-b", "--bind"),
+        parse_str_list,
+        ["127.0.0.1:8000"],
+        "Address to listen on: HOST:PORT, [IPv6]:PORT, unix:PATH or fd://N. Repeat for several.",
+        multiple=True,
+        metavar="ADDRESS",
+    ),
+    Setting(
+        "port",
+        ("-p", "--port"),
+        at_least(parse_int, 0),
+        None,
+        "Port for --bind addresses given without one (and for the default host 127.0.0.1).",
+        metavar="PORT",
+    ),
+    Setting("workers", ("-w", "--workers"), at_least(parse_int, 1), 1, "Number of worker processes."),
+    Setting("chdir", ("--chdir",), parse_optional_str, None, "Change to this directory before loading the app.", metavar="DIR"),
+    Setting(
+        "interface",
+        ("--interface",),
+        choice("auto", "ring", "wsgi"),
+        "auto",
+        "Application interface: ring (request dict in, response dict out), wsgi, or auto (guessed from the signature).",
+        section="app",
+    ),
+    Setting(
+        "monkey_patch",
+        ("--monkey-patch/--no-monkey-patch",),
+        parse_bool,
+        True,
+        "Run gevent's patch_all() in each worker before the app is imported.",
+        section="app",
+        is_flag=True,
+    ),
+    Setting(
+        "worker_connections",
+        ("--worker-connections",),
+        at_least(parse_int, 1),
+        1000,
+        "Maximum simultaneous connections per worker; at the limit a worker stops accepting.",
+        section="limits",
+    ),
+    Setting(
+        "keepalive",
+        ("--keepalive",),
+        at_least(parse_float, 0),
+        75.0,
+        "Seconds an idle keep-alive connection is kept open (above the 60 s idle timeout of common load balancers).",
+        section="limits",
+        metavar="SECONDS",
+    ),
+    Setting(
+        "limit_request_line",
+        ("--limit-request-line",),
+        at_least(parse_int, 64),
+        8190,
+        "Maximum bytes in the request line (414 above).",
+        section="limits",
+        metavar="BYTES",
+    ),
+    Setting(
+        "limit_request_fields",
+        ("--limit-request-fields",),
+        at_least(parse_int, 1),
+        100,
+        "Maximum number of header fields (431 above).",
+        section="limits",
+    ),
+    Setting(
+        "limit_request_field_size",
+        ("--limit-request-field-size",),
+        at_least(parse_int, 64),
+        8190,
+        "Maximum bytes in one header field line (431 above).",
+        section="limits",
+        metavar="BYTES",
+    ),
+    Setting(
+        "max_body",
+        ("--max-body",),
+        parse_size,
+        8 * 1024 * 1024,
+        "Maximum request body size, e.g. 8M (413 above).",
+        section="limits",
+        metavar="SIZE",
+    ),
+    Setting(
+        "access_log",
+        ("--access-log",),
+        parse_optional_str,
+        None,
+        "Write an access log to FILE, or to stdout with '-' (off by default).",
+        section="logging",
+        metavar="FILE",
+    ),
+    Setting(
+        "access_log_format",
+        ("--access-log-format",),
+        parse_str,
+        '%(h)s - - [%(t)s] "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
+        "Access log line format (combined log by default); atoms: h t r m U q H s b B f a T D L p.",
+        section="logging",
+        metavar="FORMAT",
+    ),
+    Setting(
+        "log_level",
+        ("--log-level",),
+        choice("debug", "info", "warning", "error", "critical"),
+        "info",
+        "Error log level.",
+        section="logging",
+    ),
+    Setting(
+        "server_header",
+        ("--server-header",),
+        parse_str,
+        "preforkit",
+        "Value of the Server response header; an empty string turns it off.",
+        section="logging",
+        metavar="VALUE",
+    ),
+)
+
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+class Config:
+    """The resolved value of every setting, with where each came from."""
+
+    def __init__(self) -> None:
+        self._sources: dict[str, str] = {}
+        for setting in SETTINGS:
+            value = setting.default
+            object.__setattr__(self, setting.name, list(value) if isinstance(value, list) else value)
+            self._sources[setting.name] = "default"
+
+    def set(self, name: str, value: Any, source: str) -> None:
+        """Parse and set one setting; ``ConfigError`` names it and the source."""
+        setting = SETTINGS_BY_NAME.get(name)
+        if setting is None:
+            raise ConfigError(f"unknown setting {name!r} in {source}")
+        try:
+            parsed = setting.parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"invalid value for {name} from {source}: {exc}") from None
+        object.__setattr__(self, name, parsed)
+        self._sources[name] = source
+
+    def source(self, name: str) -> str:
+        return self._sources[name]
+
+    def update(self, values: dict[str, Any], source: str) -> None:
+        for name, value in values.items():
+            self.set(name.replace("-", "_"), value, source)
+
+    def load_file(self, path: str) -> None:
+        """Read a TOML config file (top-level keys, or a [preforkit] table)."""
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python < 3.11
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
+            with open(path, "rb") as file:
+                data = tomllib.load(file)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        data = data.get("preforkit", data)
+        self.update(data, f"config file {path}")
+
+    def load_env(self, environ: dict[str, str] | None = None) -> None:
+        environ = os.environ if environ is None else environ
+        for setting in SETTINGS:
+            if setting.env in environ:
+                self.set(setting.name, environ[setting.env], f"environment variable {setting.env}")
+
+    @property
+    def server_header_value(self) -> str | None:
+        return self.server_header or None
+
+    def binds(self) -> list[str]:
+        """The --bind addresses with --port applied to those without a port."""
+        port = self.port
+        result = []
+        for address in self.bind:
+            if port is not None and not address.startswith(("unix:", "fd://")) and not _has_port(address):
+                address = f"{address}:{port}"
+            result.append(address)
+        if port is not None and self.source("bind") == "default":
+            result = [f"127.0.0.1:{port}"]
+        return result
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in SETTINGS_BY_NAME:
+            self.set(name, value, "assignment")
+        else:
+            object.__setattr__(self, name, value)
+
+
+def _has_port(address: str) -> bool:
+    if address.startswith("["):
+        return "]:" in address
+    return ":" in address
+
+
+def make_config(
+    *, file: str | None = None, env: dict[str, str] | None = None, cli: dict[str, Any] | None = None
+) -> Config:
+    """Defaults, then the config file, then the environment, then the CLI."""
+    config = Config()
+    if file:
+        config.load_file(file)
+    config.load_env(env)
+    if cli:
+        for name, value in cli.items():
+            if value is not None and value != ():
+                config.set(name, list(value) if isinstance(value, tuple) else value, "command line")
+    return config

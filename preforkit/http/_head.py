@@ -1,0 +1,265 @@
+"""Request heads: find them in a byte buffer, parse and validate them.
+
+``HeadParser.parse(buffer)`` is the whole contract: it returns
+``(RequestHead, consumed)`` once a complete head is in ``buffer``, ``None``
+while more bytes are needed, and raises only ``ProtocolError`` (whose
+``status`` is the answer to send) for input it cannot accept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._abnf import absolute_form_re, field_line_re, host_re, loose_version_re, request_line_re
+from ._errors import ProtocolError
+
+CHUNKED = "chunked"
+
+# RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the
+# request-line; we ignore a handful and no more.
+MAX_LEADING_EMPTY_LINES = 8
+
+
+@dataclass(frozen=True)
+class HeadLimits:
+    """Size limits on a request head, checked as bytes arrive."""
+
+    max_request_line: int = 8190  # longer -> 414 URI Too Long
+    max_fields: int = 100  # more -> 431
+    max_field_size: int = 8190  # a longer field line -> 431
+    max_body: int = 8 * 1024 * 1024  # Content-Length above it -> 413
+
+    @property
+    def max_head(self) -> int:
+        return self.max_request_line + 2 + self.max_fields * (self.max_field_size + 2) + 2
+
+
+class RequestHead:
+    """One parsed, validated request head (immutable by convention)."""
+
+    __slots__ = (
+        "method",
+        "target",
+        "path",
+        "query",
+        "http_version",
+        "fields",
+        "headers",
+        "host",
+        "scheme",
+        "content_length",
+        "chunked",
+        "keep_alive",
+        "expect_continue",
+        "upgrade",
+    )
+
+    def __init__(self, **values: object) -> None:
+        for name in self.__slots__:
+            object.__setattr__(self, name, values[name])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("RequestHead is immutable")
+
+    @property
+    def protocol(self) -> str:
+        return "HTTP/" + self.http_version
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+    def __repr__(self) -> str:
+        return f"<RequestHead {self.method} {self.target} HTTP/{self.http_version}>"
+
+
+class HeadParser:
+    """Finds and parses request heads in a receive buffer."""
+
+    __slots__ = ("limits", "_max_head")
+
+    def __init__(self, limits: HeadLimits | None = None) -> None:
+        self.limits = limits or HeadLimits()
+        self._max_head = self.limits.max_head
+
+    def parse(self, buffer: bytes | bytearray) -> tuple[RequestHead, int] | None:
+        """Parse the head at the start of ``buffer``.
+
+        Returns the head and the number of bytes it used (the body, or the
+        next pipelined request, starts there), or None if it is incomplete.
+        """
+        start = 0
+        while buffer.startswith(b"\r\n", start) and start < 2 * MAX_LEADING_EMPTY_LINES:
+            start += 2
+        end = buffer.find(b"\r\n\r\n", start)
+        if end == -1:
+            self._check_incomplete(buffer, start)
+            return None
+        if end - start > self._max_head:
+            self._check_incomplete(buffer[: end + 2], start)
+            raise ProtocolError("request head too large", 431)
+        text = bytes(buffer[start:end]).decode("latin-1")
+        return parse_head(text, self.limits), end + 4
+
+    def _check_incomplete(self, buffer: bytes | bytearray, start: int) -> None:
+        limits = self.limits
+        line_end = buffer.find(b"\r\n", start)
+        if line_end == -1:
+            if len(buffer) - start > limits.max_request_line:
+                raise ProtocolError("request line too long", 414)
+            return
+        if line_end - start > limits.max_request_line:
+            raise ProtocolError("request line too long", 414)
+        if len(buffer) - start > self._max_head:
+            raise ProtocolError("request head too large", 431)
+        # A single field line that is already over the limit fails early.
+        last = buffer.rfind(b"\r\n", start)
+        if len(buffer) - last - 2 > limits.max_field_size:
+            raise ProtocolError("header field too large", 431)
+
+
+def parse_head(text: str, limits: HeadLimits) -> RequestHead:
+    """Parse a head (without its final empty line) decoded as latin-1."""
+    lines = text.split("\r\n")
+    request_line = lines[0]
+    if len(request_line) > limits.max_request_line:
+        raise ProtocolError("request line too long", 414)
+    match = request_line_re.fullmatch(request_line)
+    if match is None:
+        if loose_version_re.fullmatch(request_line):
+            raise ProtocolError("HTTP version not supported", 505)
+        raise ProtocolError("malformed request line")
+    method, target, major, minor = match.groups()
+    if major != "1" or minor not in "01":
+        raise ProtocolError("HTTP version not supported", 505)
+    http_version = "1.1" if minor == "1" else "1.0"
+
+    if len(lines) - 1 > limits.max_fields:
+        raise ProtocolError("too many header fields", 431)
+    fields: list[tuple[str, str]] = []
+    headers: dict[str, str] = {}
+    max_field_size = limits.max_field_size
+    for line in lines[1:]:
+        if len(line) > max_field_size:
+            raise ProtocolError("header field too large", 431)
+        field = field_line_re.fullmatch(line)
+        if field is None:
+            raise ProtocolError("malformed header field")
+        name = field[1].lower()
+        value = field[2]
+        fields.append((name, value))
+        if name in headers:
+            headers[name] = headers[name] + ", " + value
+        else:
+            headers[name] = value
+    return _interpret(method, target, http_version, fields, headers, limits)
+
+
+def _interpret(
+    method: str,
+    target: str,
+    http_version: str,
+    fields: list[tuple[str, str]],
+    headers: dict[str, str],
+    limits: HeadLimits,
+) -> RequestHead:
+    """Apply the semantic rules of RFC 9110/9112 to a syntactically valid head."""
+    # Host (RFC 9112 §3.2): exactly one in HTTP/1.1, at most one in 1.0.
+    host = headers.get("host")
+    if host is not None:
+        if sum(1 for name, _ in fields if name == "host") > 1:
+            raise ProtocolError("more than one Host header")
+        if not host_re.fullmatch(host):
+            raise ProtocolError("invalid Host header")
+    elif http_version == "1.1":
+        raise ProtocolError("HTTP/1.1 request without Host header")
+
+    scheme = None
+    # Request target forms (RFC 9112 §3.2.1-3.2.4).
+    if target[0] == "/":
+        path, _, query = target.partition("?")
+        query_string = query if _ else None
+    elif target == "*":
+        if method != "OPTIONS":
+            raise ProtocolError("asterisk-form is only allowed with OPTIONS")
+        path, query_string = "*", None
+    elif method == "CONNECT":
+        if not host_re.fullmatch(target):
+            raise ProtocolError("malformed authority-form target")
+        path, query_string = target, None
+    else:
+        absolute = absolute_form_re.fullmatch(target)
+        if absolute is None or not host_re.fullmatch(absolute[2]):
+            raise ProtocolError("malformed request target")
+        scheme = absolute[1].lower()
+        # RFC 9112 §3.2.2: the target's authority replaces the Host header.
+        host = absolute[2]
+        rest = absolute[3] or "/"
+        if rest[0] != "/":
+            rest = "/" + rest
+        path, _, query = rest.partition("?")
+        query_string = query if _ else None
+
+    # Message body framing (RFC 9112 §6.1-6.3).
+    content_length = None
+    chunked = False
+    transfer_encoding = headers.get("transfer-encoding")
+    raw_length = headers.get("content-length")
+    if transfer_encoding is not None:
+        if raw_length is not None:
+            raise ProtocolError("both Content-Length and Transfer-Encoding")
+        if http_version == "1.0":
+            raise ProtocolError("Transfer-Encoding in an HTTP/1.0 request")
+        codings = [c.strip().lower() for c in transfer_encoding.split(",")]
+        codings = [c for c in codings if c]
+        for coding in codings:
+            if coding != CHUNKED:
+                raise ProtocolError(f"transfer coding {coding!r} not implemented", 501)
+        if codings != [CHUNKED]:
+            raise ProtocolError("chunked must be the one and final transfer coding")
+        chunked = True
+    elif raw_length is not None:
+        # Only one plain decimal value: no lists, no duplicates, no signs.
+        if not raw_length.isdigit() or not raw_length.isascii() or len(raw_length) > 18:
+            raise ProtocolError("invalid Content-Length")
+        content_length = int(raw_length)
+        if content_length > limits.max_body:
+            raise ProtocolError("request body too large", 413)
+
+    connection = headers.get("connection")
+    tokens = {t.strip().lower() for t in connection.split(",")} if connection else set()
+    if "close" in tokens:
+        keep_alive = False
+    elif http_version == "1.1":
+        keep_alive = True
+    else:
+        keep_alive = "keep-alive" in tokens
+
+    expect_continue = False
+    expect = headers.get("expect")
+    if expect is not None and http_version == "1.1":
+        # RFC 9110 §10.1.1: 100-continue is the only expectation defined.
+        if expect.strip().lower() != "100-continue":
+            raise ProtocolError("unsupported expectation", 417)
+        expect_continue = True
+
+    upgrade = None
+    if "upgrade" in tokens and "upgrade" in headers:
+        upgrade = headers["upgrade"].strip().lower()
+
+    return RequestHead(
+        method=method,
+        target=target,
+        path=path,
+        query=query_string,
+        http_version=http_version,
+        fields=fields,
+        headers=headers,
+        host=host,
+        scheme=scheme,
+        content_length=content_length,
+        chunked=chunked,
+        keep_alive=keep_alive,
+        expect_continue=expect_continue,
+        upgrade=upgrade,
+    )

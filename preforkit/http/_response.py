@@ -1,0 +1,206 @@
+"""Response heads and body framing (RFC 9112 §4, §6.3, §7).
+
+``serialize_head`` turns a status and validated header list into bytes and
+decides the framing; the caller writes the body accordingly.  Header names
+and values from the application are validated here: a name that is not a
+token or a value with CR, LF or NUL raises ``LocalProtocolError`` and nothing
+is written.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+
+from ._abnf import token_re
+from ._errors import LocalProtocolError
+
+# How a response body is delimited on the wire.
+NO_BODY = "none"  # HEAD, 1xx, 204, 304: no body bytes at all
+LENGTH = "length"  # Content-Length
+CHUNKED = "chunked"  # Transfer-Encoding: chunked (HTTP/1.1 only)
+UNTIL_CLOSE = "close"  # HTTP/1.0 with unknown length: the close ends it
+
+_STATUS_LINES: dict[tuple[str, int], bytes] = {}
+_VALID_NAMES: set[str] = set()
+_BAD_VALUE_CHARS = ("\r", "\n", "\0")
+# Framing and connection management belong to the server, not the app.
+_SERVER_FIELDS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+
+
+def status_line(status: int, http_version: str = "1.1") -> bytes:
+    """``HTTP/1.1 200 OK\\r\\n`` (cached)."""
+    key = (http_version, status)
+    line = _STATUS_LINES.get(key)
+    if line is None:
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 999:
+            raise LocalProtocolError(f"invalid status {status!r}")
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+        line = f"HTTP/{http_version} {status} {reason}\r\n".encode("latin-1")
+        if len(_STATUS_LINES) < 2048:
+            _STATUS_LINES[key] = line
+    return line
+
+
+class DateCache:
+    """The ``Date`` field value (RFC 9110 §6.6.1), formatted once per second."""
+
+    __slots__ = ("_second", "_value")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._value = ""
+
+    def __call__(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._value = formatdate(now, usegmt=True)
+            self._second = second
+        return self._value
+
+
+http_date = DateCache()
+
+
+def body_allowed(status: int, method: str) -> bool:
+    """RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304."""
+    return not (method == "HEAD" or status < 200 or status == 204 or status == 304)
+
+
+def normalize_headers(headers: object) -> list[tuple[str, str]]:
+    """Turn an app's ``headers`` (dict or pairs; list values repeat) into pairs.
+
+    Raises ``LocalProtocolError`` for a name that is not a token or a value
+    containing CR, LF or NUL.
+    """
+    if not headers:
+        return []
+    items = headers.items() if isinstance(headers, dict) else headers
+    pairs: list[tuple[str, str]] = []
+    try:
+        for name, value in items:
+            if name not in _VALID_NAMES:
+                if not isinstance(name, str) or not token_re.fullmatch(name):
+                    raise LocalProtocolError(f"invalid header name {name!r}")
+                if len(_VALID_NAMES) < 4096:
+                    _VALID_NAMES.add(name)
+            if isinstance(value, (list, tuple)):
+                for item in value:
+                    pairs.append((name, _field_value(name, item)))
+            else:
+                pairs.append((name, _field_value(name, value)))
+    except (TypeError, ValueError) as exc:
+        raise LocalProtocolError(f"invalid headers {headers!r}") from exc
+    return pairs
+
+
+def _field_value(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        elif isinstance(value, bytes):
+            value = value.decode("latin-1")
+        else:
+            raise LocalProtocolError(f"invalid value for header {name}: {value!r}")
+    for char in _BAD_VALUE_CHARS:
+        if char in value:
+            raise LocalProtocolError(f"header {name} has CR, LF or NUL in its value")
+    return value
+
+
+def serialize_head(
+    status: int,
+    pairs: list[tuple[str, str]],
+    *,
+    method: str,
+    http_version: str,
+    keep_alive: bool,
+    body_length: int | None,
+    server: str | None,
+) -> tuple[bytes, str, bool]:
+    """Serialise a response head and choose the body framing.
+
+    ``body_length`` is the body size when known (None for a stream of unknown
+    length).  An app's own Content-Length is kept only for a stream (where the
+    server cannot know it) or for HEAD; Transfer-Encoding and Connection from
+    the app are replaced by the server's own (``Connection: close`` from the
+    app still closes the connection).
+
+    Returns ``(head_bytes, framing, keep_alive)``.
+    """
+    lines = [status_line(status, "1.1")]
+    app_length = None
+    has_date = has_server = False
+    for name, value in pairs:
+        lower = name.lower()
+        if lower in _SERVER_FIELDS:
+            if lower == "content-length":
+                app_length = value
+            elif lower == "connection" and "close" in value.lower():
+                keep_alive = False
+            continue
+        if lower == "date":
+            has_date = True
+        elif lower == "server":
+            has_server = True
+        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+
+    if body_allowed(status, method):
+        if body_length is None and app_length is not None and app_length.isdigit():
+            body_length = int(app_length)
+        if body_length is not None:
+            framing = LENGTH
+            lines.append(b"Content-Length: %d\r\n" % body_length)
+        elif http_version == "1.1":
+            framing = CHUNKED
+            lines.append(b"Transfer-Encoding: chunked\r\n")
+        else:
+            framing = UNTIL_CLOSE
+            keep_alive = False
+    else:
+        framing = NO_BODY
+        if method == "HEAD" and status >= 200 and status not in (204, 304):
+            length = body_length if body_length is not None else app_length
+            if length is not None:
+                lines.append(f"Content-Length: {length}\r\n".encode("latin-1"))
+
+    if not has_date:
+        lines.append(b"Date: " + http_date().encode("latin-1") + b"\r\n")
+    if server and not has_server:
+        lines.append(b"Server: " + server.encode("latin-1") + b"\r\n")
+    if not keep_alive:
+        lines.append(b"Connection: close\r\n")
+    elif http_version == "1.0":
+        lines.append(b"Connection: keep-alive\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines), framing, keep_alive
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a chunked body (never the last one)."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def error_response(status: int, message: str = "", server: str | None = None) -> bytes:
+    """A complete, closing response for a protocol error."""
+    body = (message or HTTPStatus(status).phrase).encode("latin-1", "replace") + b"\n"
+    pairs = [("Content-Type", "text/plain; charset=utf-8")]
+    head, _, _ = serialize_head(
+        status,
+        pairs,
+        method="GET",
+        http_version="1.1",
+        keep_alive=False,
+        body_length=len(body),
+        server=server,
+    )
+    return head + body

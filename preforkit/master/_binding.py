@@ -1,0 +1,105 @@
+"""Creating listening sockets from address specs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+
+DEFAULT_BACKLOG = 2048
+
+
+class BindError(Exception):
+    """An address spec is malformed or cannot be bound (one-line message)."""
+
+
+def parse_address(spec: str, default_port: int = 8000) -> tuple:
+    """``("tcp", host, port)``, ``("unix", path)`` or ``("fd", n)``."""
+    if spec.startswith("unix:"):
+        path = spec[5:]
+        if not path:
+            raise BindError(f"{spec!r}: empty unix socket path")
+        return ("unix", path)
+    if spec.startswith("fd://"):
+        try:
+            return ("fd", int(spec[5:]))
+        except ValueError:
+            raise BindError(f"{spec!r}: fd://N needs a file descriptor number") from None
+    host, port_text = spec, ""
+    if spec.startswith("["):
+        end = spec.find("]")
+        if end == -1:
+            raise BindError(f"{spec!r}: unclosed '[' in IPv6 address")
+        host, rest = spec[1:end], spec[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise BindError(f"{spec!r}: expected ':PORT' after ']'")
+        port_text = rest[1:]
+    elif ":" in spec:
+        host, _, port_text = spec.rpartition(":")
+    if not port_text:
+        port = default_port
+    elif port_text.isdigit() and int(port_text) < 65536:
+        port = int(port_text)
+    else:
+        raise BindError(f"{spec!r}: {port_text!r} is not a port number")
+    return ("tcp", host or "0.0.0.0", port)
+
+
+def bind(spec: str, backlog: int = DEFAULT_BACKLOG) -> socket.socket:
+    """A listening socket for ``spec``; ``BindError`` says why not."""
+    address = parse_address(spec)
+    try:
+        if address[0] == "unix":
+            return _bind_unix(address[1], backlog)
+        if address[0] == "fd":
+            return socket.socket(fileno=address[1])
+        return _bind_tcp(address[1], address[2], backlog)
+    except OSError as exc:
+        raise BindError(f"cannot listen on {spec}: {exc.strerror or exc}") from None
+
+
+def _bind_tcp(host: str, port: int, backlog: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    except socket.gaierror:
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    family, kind, proto, _, sockaddr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(sockaddr)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _bind_unix(path: str, backlog: int) -> socket.socket:
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)  # a stale socket file from an earlier run
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def describe(sock: socket.socket) -> str:
+    """``http://127.0.0.1:8000`` or ``unix:/path`` for the startup line."""
+    address = sock.getsockname()
+    if isinstance(address, tuple):
+        host = f"[{address[0]}]" if sock.family == socket.AF_INET6 else address[0]
+        return f"http://{host}:{address[1]}"
+    return f"unix:{address}"

@@ -1,0 +1,62 @@
+"""Finding the application: ``MODULE:ATTR`` and which interface it speaks."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+
+
+class AppLoadError(Exception):
+    """The ``MODULE:ATTR`` spec cannot be resolved (a one-line message)."""
+
+
+def load_app(spec: str):
+    """Import ``MODULE:ATTR`` and return the callable.
+
+    Raises ``AppLoadError`` when the spec is malformed, the module does not
+    exist, or the attribute is missing or not callable.  Any other exception
+    raised while importing the module (a bug in the user's code) propagates
+    with its own traceback.
+    """
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise AppLoadError(f"{spec!r} is not of the form MODULE:ATTR (for example examples.hello:handler)")
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")  # the current directory is importable, as with gunicorn
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if module_name == missing or module_name.startswith(missing + "."):
+            raise AppLoadError(f"cannot import {module_name!r}: no module named {missing!r}") from None
+        raise
+    target = module
+    for part in attr.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise AppLoadError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if not callable(target):
+        raise AppLoadError(f"{spec} is a {type(target).__name__}, not a callable")
+    return target
+
+
+def resolve_interface(app, interface: str = "auto") -> str:
+    """``ring`` or ``wsgi``: the given one, or guessed from the signature.
+
+    A callable taking two positional arguments is WSGI (environ,
+    start_response); one taking one is a Ring handler.
+    """
+    if interface in ("ring", "wsgi"):
+        return interface
+    try:
+        signature = inspect.signature(app)
+    except (TypeError, ValueError):
+        return "ring"
+    positional = [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return "wsgi" if len(positional) >= 2 else "ring"

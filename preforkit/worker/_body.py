@@ -1,0 +1,129 @@
+"""The request body as a lazily read binary stream (``request["body"]``)."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+from ..http import CONTINUE
+
+if TYPE_CHECKING:
+    from ._connection import Connection
+
+READ_SIZE = 65536
+
+
+class ClientDisconnected(OSError):
+    """The client closed the connection before sending the whole body."""
+
+
+class RequestBody(io.RawIOBase):
+    """Reads the body from the connection as the application asks for it.
+
+    The first read of a request that said ``Expect: 100-continue`` sends the
+    interim ``100 Continue`` response.  Reads raise ``ProtocolError`` for a
+    malformed or oversized body and ``ClientDisconnected`` when the peer goes
+    away mid-body.
+    """
+
+    def __init__(self, connection: Connection, reader, expect_continue: bool) -> None:
+        super().__init__()
+        self._connection = connection
+        self._reader = reader
+        self._expect_continue = expect_continue
+        self._pending = b""
+
+    @property
+    def done(self) -> bool:
+        return not self._pending and self._reader.done
+
+    @property
+    def trailers(self) -> list[tuple[str, str]]:
+        """Trailer fields of a chunked body (available once it is read)."""
+        return getattr(self._reader, "trailers", [])
+
+    def readable(self) -> bool:
+        return True
+
+    def _next_data(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes (all available if -1), b"" only at the end."""
+        reader = self._reader
+        connection = self._connection
+        buffer = connection.buffer
+        while True:
+            data = reader.read(buffer, limit)
+            if data or reader.done:
+                return data
+            if self._expect_continue:
+                self._expect_continue = False
+                connection.send_continue()
+            received = connection.recv_body()
+            if not received:
+                raise ClientDisconnected("client closed the connection during the request body")
+            buffer += received
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        if size == 0:
+            return b""
+        pending = self._pending
+        if pending:
+            data, self._pending = pending[:size], pending[size:]
+            return data
+        return self._next_data(size)
+
+    def readall(self) -> bytes:
+        parts = [self._pending]
+        self._pending = b""
+        while True:
+            data = self._next_data(-1)
+            if not data:
+                return b"".join(parts)
+            parts.append(data)
+
+    def readinto(self, target) -> int:
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        if size is None:
+            size = -1
+        parts = []
+        total = 0
+        while True:
+            pending = self._pending or self._next_data(READ_SIZE)
+            self._pending = b""
+            if not pending:
+                break
+            newline = pending.find(b"\n") + 1
+            cut = newline or len(pending)
+            if size >= 0:
+                cut = min(cut, size - total)
+            parts.append(pending[:cut])
+            self._pending = pending[cut:]
+            total += cut
+            if newline and cut == newline or 0 <= size <= total:
+                break
+        return b"".join(parts)
+
+    def __iter__(self):
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+    def drain(self, max_bytes: int) -> bool:
+        """Read and discard what is left, up to ``max_bytes``; True when done."""
+        if self._expect_continue:
+            return False  # the client is still waiting for our go-ahead
+        self._pending = b""
+        discarded = 0
+        while not self._reader.done:
+            data = self._next_data(READ_SIZE)
+            discarded += len(data)
+            if discarded > max_bytes:
+                return False
+        return True

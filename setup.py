@@ -1,0 +1,36 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="preforkit",
+    version="0.1.0",
+    description="A prefork gevent HTTP/1.1 server for Ring-style and WSGI Python apps",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.9",
+    packages=find_packages(include=["preforkit", "preforkit.*"]),
+    package_data={"preforkit": ["py.typed"]},
+    install_requires=[
+        "gevent>=23.9",
+        "click>=8.1",
+        "psutil>=5.9",
+        "tomli>=1.1; python_version < '3.11'",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=7",
+            "pytest-timeout>=2.1",
+            "hypothesis>=6",
+            "requests>=2.28",
+            "h11>=0.14",
+            "ruff>=0.5",
+        ],
+        "bench": ["gunicorn>=21", "uvicorn[standard]>=0.30", "granian>=1.5"],
+    },
+    entry_points={"console_scripts": ["preforkit = preforkit.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Gevent",
+        "Topic :: Internet :: WWW/HTTP :: HTTP Servers",
+    ],
+)
