@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from ._api import Server, run_server, serve  # noqa: E402
+from ._api import Server, run_server, serve
 
 __all__ = ["Server", "__version__", "run_server", "serve"]

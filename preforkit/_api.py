@@ -97,6 +97,7 @@ class Server:
             return
         if not self._thread.is_alive():
             return
+
         def stop_in_hub() -> None:
             import gevent
 
@@ -134,9 +135,9 @@ def run_server(handler: Handler, **options: Any) -> None:
     from .worker import WorkerServer
 
     sockets = [bind(address) for address in config.binds()]
+    addresses = [describe(sock) for sock in sockets]
     worker = WorkerServer(_adapt(handler, config), config, sockets)
-    for sock in sockets:
-        log.info("Listening at %s", describe(sock))
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, lambda: gevent.spawn(worker.stop))
+    log.info("Listening at %s", ", ".join(addresses))
     worker.serve_forever()

@@ -43,7 +43,7 @@ def _add_setting_options(command):
     "config_file",
     metavar="FILE",
     default=None,
-    help="TOML config file (keys are the option names, e.g. max_body = \"8M\") [env PREFORKIT_CONFIG]",
+    help='TOML config file (keys are the option names, e.g. max_body = "8M") [env PREFORKIT_CONFIG]',
 )
 @click.version_option(__version__, "--version", prog_name="preforkit")
 def main(app: str, config_file: str | None, **options) -> None:

@@ -146,7 +146,14 @@ SETTINGS: tuple[Setting, ...] = (
         metavar="PORT",
     ),
     Setting("workers", ("-w", "--workers"), at_least(parse_int, 1), 1, "Number of worker processes."),
-    Setting("chdir", ("--chdir",), parse_optional_str, None, "Change to this directory before loading the app.", metavar="DIR"),
+    Setting(
+        "chdir",
+        ("--chdir",),
+        parse_optional_str,
+        None,
+        "Change to this directory before loading the app.",
+        metavar="DIR",
+    ),
     Setting(
         "interface",
         ("--interface",),
@@ -285,28 +292,6 @@ class Config:
         for name, value in values.items():
             self.set(name.replace("-", "_"), value, source)
 
-    def load_file(self, path: str) -> None:
-        """Read a TOML config file (top-level keys, or a [preforkit] table)."""
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python < 3.11
-            import tomli as tomllib  # type: ignore[no-redef]
-        try:
-            with open(path, "rb") as file:
-                data = tomllib.load(file)
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-        data = data.get("preforkit", data)
-        self.update(data, f"config file {path}")
-
-    def load_env(self, environ: dict[str, str] | None = None) -> None:
-        environ = os.environ if environ is None else environ
-        for setting in SETTINGS:
-            if setting.env in environ:
-                self.set(setting.name, environ[setting.env], f"environment variable {setting.env}")
-
     @property
     def server_header_value(self) -> str | None:
         return self.server_header or None
@@ -336,16 +321,49 @@ def _has_port(address: str) -> bool:
     return ":" in address
 
 
+def read_config_file(path: str) -> dict[str, Any]:
+    """The settings in a TOML file (top-level keys, or a [preforkit] table)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    data = data.get("preforkit", data)
+    values = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in SETTINGS_BY_NAME:
+            raise ConfigError(f"unknown setting {key!r} in config file {path}")
+        values[name] = value
+    return values
+
+
 def make_config(
     *, file: str | None = None, env: dict[str, str] | None = None, cli: dict[str, Any] | None = None
 ) -> Config:
-    """Defaults, then the config file, then the environment, then the CLI."""
-    config = Config()
+    """Defaults, then the config file, then the environment, then the CLI.
+
+    Only the winning value of each setting is parsed, so a bad environment
+    variable that the command line overrides does no harm.
+    """
+    chosen: dict[str, tuple[Any, str]] = {}
     if file:
-        config.load_file(file)
-    config.load_env(env)
-    if cli:
-        for name, value in cli.items():
-            if value is not None and value != ():
-                config.set(name, list(value) if isinstance(value, tuple) else value, "command line")
+        for name, value in read_config_file(file).items():
+            chosen[name] = (value, f"config file {file}")
+    environ = os.environ if env is None else env
+    for setting in SETTINGS:
+        if setting.env in environ:
+            chosen[setting.name] = (environ[setting.env], f"environment variable {setting.env}")
+    for name, value in (cli or {}).items():
+        if value is not None and value != ():
+            chosen[name] = (list(value) if isinstance(value, tuple) else value, "command line")
+    config = Config()
+    for name, (value, source) in chosen.items():
+        config.set(name, value, source)
     return config

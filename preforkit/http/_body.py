@@ -37,7 +37,7 @@ MAX_TRAILER_SECTION = 16 * 1024
 class ContentLengthReader:
     """A body of exactly ``length`` bytes."""
 
-    __slots__ = ("remaining", "done")
+    __slots__ = ("done", "remaining")
 
     def __init__(self, length: int) -> None:
         self.remaining = length
@@ -62,7 +62,7 @@ _SIZE, _DATA, _DATA_END, _TRAILERS, _DONE = range(5)
 class ChunkedReader:
     """A chunked body (RFC 9112 §7.1), counting against ``max_body``."""
 
-    __slots__ = ("max_body", "received", "trailers", "done", "_state", "_chunk_left")
+    __slots__ = ("_chunk_left", "_state", "done", "max_body", "received", "trailers")
 
     def __init__(self, max_body: int) -> None:
         self.max_body = max_body

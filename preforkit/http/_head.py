@@ -38,19 +38,19 @@ class RequestHead:
     """One parsed, validated request head (immutable by convention)."""
 
     __slots__ = (
-        "method",
-        "target",
-        "path",
-        "query",
-        "http_version",
+        "chunked",
+        "content_length",
+        "expect_continue",
         "fields",
         "headers",
         "host",
-        "scheme",
-        "content_length",
-        "chunked",
+        "http_version",
         "keep_alive",
-        "expect_continue",
+        "method",
+        "path",
+        "query",
+        "scheme",
+        "target",
         "upgrade",
     )
 
@@ -76,7 +76,7 @@ class RequestHead:
 class HeadParser:
     """Finds and parses request heads in a receive buffer."""
 
-    __slots__ = ("limits", "_max_head")
+    __slots__ = ("_max_head", "limits")
 
     def __init__(self, limits: HeadLimits | None = None) -> None:
         self.limits = limits or HeadLimits()
@@ -110,7 +110,7 @@ class HeadParser:
             return
         if line_end - start > limits.max_request_line:
             raise ProtocolError("request line too long", 414)
-        if len(buffer) - start > self._max_head:
+        if len(buffer) - start > self._max_head or buffer.count(b"\r\n", start) > limits.max_fields + 1:
             raise ProtocolError("request head too large", 431)
         # A single field line that is already over the limit fails early.
         last = buffer.rfind(b"\r\n", start)

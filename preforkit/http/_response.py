@@ -31,10 +31,12 @@ _SERVER_FIELDS = frozenset({"content-length", "transfer-encoding", "connection",
 
 def status_line(status: int, http_version: str = "1.1") -> bytes:
     """``HTTP/1.1 200 OK\\r\\n`` (cached)."""
+    if type(status) is not int:
+        raise LocalProtocolError(f"invalid status {status!r}")
     key = (http_version, status)
     line = _STATUS_LINES.get(key)
     if line is None:
-        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 999:
+        if not 100 <= status <= 999:
             raise LocalProtocolError(f"invalid status {status!r}")
         try:
             reason = HTTPStatus(status).phrase

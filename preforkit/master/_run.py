@@ -62,11 +62,11 @@ def run(app_spec: str, config) -> int:
         log.warning("--workers %d: the prefork master is not built yet; serving with one process", config.workers)
     import gevent
 
-    for sock in sockets:
-        log.info("Listening at %s (pid %d)", describe(sock), os.getpid())
+    addresses = [describe(sock) for sock in sockets]
     server = WorkerServer(app, config, sockets)
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, lambda: gevent.spawn(server.stop))
+    log.info("Listening at %s (pid %d)", ", ".join(addresses), os.getpid())
     server.serve_forever()
     log.info("Stopped")
     return 0

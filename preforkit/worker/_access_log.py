@@ -77,7 +77,7 @@ class AccessLog:
         if self._owned:
             name = self.stream.name
             self.stream.close()
-            self.stream = open(name, "a", buffering=1, encoding="utf-8")
+            self.stream = open(name, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - kept open
 
     def close(self) -> None:
         if self._owned:

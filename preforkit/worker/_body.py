@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-from ..http import CONTINUE
-
 if TYPE_CHECKING:
     from ._connection import Connection
 
@@ -104,7 +102,7 @@ class RequestBody(io.RawIOBase):
             parts.append(pending[:cut])
             self._pending = pending[cut:]
             total += cut
-            if newline and cut == newline or 0 <= size <= total:
+            if (newline and cut == newline) or 0 <= size <= total:
                 break
         return b"".join(parts)
 
@@ -114,6 +112,15 @@ class RequestBody(io.RawIOBase):
             if not line:
                 return
             yield line
+
+    def can_drain(self, max_bytes: int) -> bool:
+        """Whether the unread rest can be skipped to reuse the connection."""
+        if self.done:
+            return True
+        if self._expect_continue:
+            return False  # the client is still waiting for our go-ahead
+        remaining = getattr(self._reader, "remaining", None)
+        return remaining is None or remaining <= max_bytes
 
     def drain(self, max_bytes: int) -> bool:
         """Read and discard what is left, up to ``max_bytes``; True when done."""

@@ -43,7 +43,7 @@ MAX_DRAIN = 1024 * 1024
 class Connection:
     """State of one accepted socket; ``run()`` serves it until it closes."""
 
-    __slots__ = ("sock", "peer", "server", "local", "buffer", "idle", "closing")
+    __slots__ = ("buffer", "closing", "idle", "local", "peer", "server", "sock")
 
     def __init__(self, sock: socket.socket, peer, server: WorkerServer, local: tuple) -> None:
         self.sock = sock
@@ -130,6 +130,8 @@ class Connection:
             log.exception("Error handling request %s %s", head.method, head.target)
             response = {"status": 500, "body": "Internal Server Error\n"}
         keep_alive = head.keep_alive and not self.closing
+        if keep_alive and body is not None and not body.can_drain(MAX_DRAIN):
+            keep_alive = False  # say so now: the unread body cannot be skipped
         status, sent, keep_alive = self._write_response(head, response, keep_alive)
         if server.access_log is not None:
             server.access_log.log(request, head, status, sent, started)

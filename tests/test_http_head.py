@@ -1,0 +1,122 @@
+"""Request-head parsing: limits, early detection, request fields."""
+
+from __future__ import annotations
+
+import pytest
+
+from preforkit.http import HeadLimits, HeadParser, ProtocolError
+
+from .helpers import status_of
+
+
+def test_incomplete_head_needs_more():
+    parser = HeadParser()
+    assert parser.parse(b"GET / HTTP/1.1\r\nHost: h\r\n") is None
+    assert parser.parse(b"") is None
+
+
+def test_consumed_counts_leading_empty_lines():
+    head, used = HeadParser().parse(b"\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\nrest")
+    assert used == len(b"\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert head.method == "GET"
+
+
+def test_head_is_immutable():
+    head, _ = HeadParser().parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    with pytest.raises(AttributeError):
+        head.method = "POST"
+
+
+def test_request_line_limit_414_before_line_end():
+    limits = HeadLimits(max_request_line=100)
+    parser = HeadParser(limits)
+    with pytest.raises(ProtocolError) as info:
+        parser.parse(b"GET /" + b"a" * 200)
+    assert info.value.status == 414
+
+
+def test_request_line_limit_414_complete():
+    limits = HeadLimits(max_request_line=100)
+    assert status_of(b"GET /" + b"a" * 200 + b" HTTP/1.1\r\nHost: h\r\n\r\n", limits) == 414
+    assert status_of(b"GET /" + b"a" * 50 + b" HTTP/1.1\r\nHost: h\r\n\r\n", limits) is None
+
+
+def test_too_many_fields_431():
+    limits = HeadLimits(max_fields=5)
+    fields = b"".join(b"X-%d: v\r\n" % i for i in range(5))
+    assert status_of(b"GET / HTTP/1.1\r\nHost: h\r\n" + fields + b"\r\n", limits) == 431
+    assert status_of(b"GET / HTTP/1.1\r\nHost: h\r\n" + fields[:-8] + b"\r\n", limits) is None
+
+
+def test_field_too_large_431():
+    limits = HeadLimits(max_field_size=100)
+    assert status_of(b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"v" * 200 + b"\r\n\r\n", limits) == 431
+
+
+def test_field_too_large_detected_early():
+    parser = HeadParser(HeadLimits(max_field_size=100))
+    with pytest.raises(ProtocolError) as info:
+        parser.parse(b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"v" * 200)
+    assert info.value.status == 431
+
+
+def test_endless_head_431_early():
+    parser = HeadParser(HeadLimits(max_fields=3, max_field_size=100))
+    data = b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200
+    with pytest.raises(ProtocolError) as info:
+        parser.parse(data)
+    assert info.value.status == 431
+
+
+def test_max_body_from_limits():
+    limits = HeadLimits(max_body=10)
+    assert status_of(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n", limits) == 413
+    assert status_of(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789", limits) is None
+
+
+def test_chunked_body_over_max_413():
+    limits = HeadLimits(max_body=10)
+    data = (
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n01234567\r\n8\r\n01234567\r\n0\r\n\r\n"
+    )
+    assert status_of(data, limits) == 413
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS ClientHello
+        b"\x00\x00\x00\x00\x00\x00\x00\x00\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    ],
+)
+def test_junk_rejected(junk):
+    assert status_of(junk + b"\r\n\r\n") in (400, 505)
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "query"),
+    [
+        ("/", "/", None),
+        ("/a?", "/a", ""),
+        ("/a?b?c", "/a", "b?c"),
+        ("/%20x", "/%20x", None),
+        ("https://h/x", "/x", None),
+        ("http://h", "/", None),
+        ("http://h?q", "/", "q"),
+    ],
+)
+def test_target_forms(target, path, query):
+    head, _ = HeadParser().parse(f"GET {target} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
+    assert (head.path, head.query) == (path, query)
+
+
+def test_connect_authority_form():
+    head, _ = HeadParser().parse(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+    assert head.path == "example.com:443"
+
+
+def test_head_has_no_body_framing():
+    head, _ = HeadParser().parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert not head.has_body
+    assert head.content_length is None

@@ -1,0 +1,373 @@
+"""End to end over real sockets: framing, pipelining, errors, body types."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import pathlib
+import socket
+
+import pytest
+
+from . import apps
+from .helpers import INVALID_DIR, exchange, load_http, read_response, recv_until_closed
+
+INVALID = sorted(INVALID_DIR.glob("*.http"))
+
+
+def get(port, path, method="GET", headers=None, body=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response, data
+
+
+def test_hello(serve):
+    server = serve(apps.hello)
+    data = exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nContent-Length: 13" in head
+    assert b"\r\nServer: preforkit" in head
+    assert b"\r\nDate: " in head
+    assert body == b"Hello, World!"
+
+
+def test_ten_pipelined_requests_in_one_write(serve):
+    server = serve(apps.echo_path)
+    requests = b"".join(b"GET /r%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(10))
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(requests)
+        bodies = [read_response(sock)[2] for _ in range(10)]
+    assert bodies == [b"/r%d" % i for i in range(10)]
+
+
+def test_pipelined_post_bodies_stay_in_order(serve):
+    server = serve(apps.echo_body)
+    requests = b"".join(
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nb%02d" % i
+        + b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nc%d\r\n0\r\n\r\n" % (i % 10)
+        for i in range(5)
+    )
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(requests)
+        bodies = [read_response(sock)[2] for _ in range(10)]
+    expected = []
+    for i in range(5):
+        expected += [b"b%02d" % i, b"c%d" % (i % 10)]
+    assert bodies == expected
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
+def test_malformed_input_gets_status_and_close(serve, path, caplog):
+    status = int(path.stem.split("-")[0])
+    server = serve(apps.echo_body)
+    with caplog.at_level(logging.INFO, logger="preforkit"):
+        reply = exchange(server.port, load_http(path))
+    assert reply.startswith(b"HTTP/1.1 %d " % status), reply[:100]
+    assert b"\r\nConnection: close\r\n" in reply
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for a client's mistake"
+    # The server is still there for a fresh connection.
+    assert get(server.port, "/")[0].status == 200
+
+
+def test_error_after_good_request_on_same_connection(serve):
+    server = serve(apps.echo_path)
+    reply = exchange(server.port, b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n")
+    assert reply.count(b"HTTP/1.1 200 OK") == 1
+    assert b"HTTP/1.1 400 Bad Request" in reply
+
+
+def test_request_line_limit_from_options(serve):
+    server = serve(apps.hello, limit_request_line=256)
+    reply = exchange(server.port, b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 414 ")
+
+
+def test_many_headers_431(serve):
+    server = serve(apps.hello, limit_request_fields=10)
+    fields = b"".join(b"X-%d: v\r\n" % i for i in range(20))
+    reply = exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
+    assert reply.startswith(b"HTTP/1.1 431 ")
+
+
+def test_max_body_content_length_413_before_reading(serve):
+    server = serve(apps.echo_body, max_body="1K")
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n")
+        reply = recv_until_closed(sock)
+    assert reply.startswith(b"HTTP/1.1 413 ")
+
+
+def test_max_body_chunked_413(serve, caplog):
+    server = serve(apps.echo_body, max_body="1K")
+    chunks = b"200\r\n" + b"x" * 512 + b"\r\n"
+    data = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks * 3 + b"0\r\n\r\n"
+    with caplog.at_level(logging.INFO, logger="preforkit"):
+        reply = exchange(server.port, data)
+    assert reply.startswith(b"HTTP/1.1 413 ")
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_malformed_chunk_while_app_reads_is_400(serve):
+    server = serve(apps.echo_body)
+    data = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX"
+    reply = exchange(server.port, data)
+    assert reply.startswith(b"HTTP/1.1 400 ")
+
+
+def test_chunked_request_with_trailers(serve):
+    server = serve(apps.echo_body)
+    data = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Sum: 9\r\n\r\n"
+    )
+    reply = exchange(server.port, data)
+    assert reply.endswith(b"\r\n\r\nWikipedia")
+    assert b'X-Trailers: {"x-sum": "9"}' in reply
+
+
+def test_request_dict(serve):
+    server = serve(apps.request_dict)
+    _, data = get(server.port, "/p%20q?a=1&b=2", headers={"X-Custom": "v", "Content-Type": "text/x"})
+    request = json.loads(data)
+    assert set(request) == {
+        "server_port",
+        "server_name",
+        "remote_addr",
+        "uri",
+        "query_string",
+        "scheme",
+        "request_method",
+        "protocol",
+        "headers",
+        "body",
+        "content_type",
+        "content_length",
+        "websocket",
+    }
+    assert request["server_port"] == server.port
+    assert request["server_name"] == "127.0.0.1"
+    assert request["remote_addr"] == "127.0.0.1"
+    assert request["uri"] == "/p%20q"
+    assert request["query_string"] == "a=1&b=2"
+    assert request["scheme"] == "http"
+    assert request["request_method"] == "GET"
+    assert request["protocol"] == "HTTP/1.1"
+    assert request["headers"]["x-custom"] == "v"
+    assert request["content_type"] == "text/x"
+    assert request["content_length"] is None
+    assert request["body"] is None
+    assert request["websocket"] is False
+
+
+def test_request_dict_body_and_websocket_flag(serve):
+    server = serve(apps.request_dict)
+    _, data = get(server.port, "/", method="POST", body=b"abc")
+    request = json.loads(data)
+    assert (request["content_length"], request["body"], request["query_string"]) == (3, "stream", None)
+    _, data = get(server.port, "/", headers={"Connection": "Upgrade", "Upgrade": "websocket"})
+    assert json.loads(data)["websocket"] is True
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "body"),
+    [
+        ("/none", 200, b""),
+        ("/str", 200, "h\u00e9llo \u2603".encode()),
+        ("/bytes", 201, b"\x00\x01bytes"),
+        ("/gen", 200, b"part0;part1;part2;part3;part4;"),
+        ("/list", 200, b"abc"),
+        ("/file", 200, pathlib.Path(apps.__file__).read_bytes()),
+        ("/path", 200, pathlib.Path(apps.__file__).read_bytes()),
+        ("/length-stream", 200, b"abcdef"),
+    ],
+)
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+def test_body_types(serve, path, status, body, version):
+    server = serve(apps.by_path)
+    host = b"Host: x\r\n" if version == "1.1" else b""
+    reply = exchange(
+        server.port, b"GET %s HTTP/%s\r\n%sConnection: close\r\n\r\n" % (path.encode(), version.encode(), host)
+    )
+    head, _, got = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status)
+    if path in ("/gen", "/list"):
+        if version == "1.1":
+            assert b"Transfer-Encoding: chunked" in head
+            # De-chunk with http.client to check the framing is exact.
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+                got = read_response(sock)[2]
+        else:
+            assert b"Transfer-Encoding" not in head
+            assert b"Content-Length" not in head
+    else:
+        assert b"Content-Length: %d\r\n" % len(body) in head + b"\r\n"
+    assert got == body
+
+
+def test_head_has_get_length_and_no_body(serve):
+    server = serve(apps.by_path)
+    for path, length in (
+        ("/str", len("h\u00e9llo \u2603".encode())),
+        ("/path", len(pathlib.Path(apps.__file__).read_bytes())),
+    ):
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(
+                b"HEAD %s HTTP/1.1\r\nHost: x\r\n\r\nGET /bytes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                % path.encode()
+            )
+            reply = recv_until_closed(sock)
+        first, _, rest = reply.partition(b"\r\n\r\n")
+        assert b"Content-Length: %d" % length in first
+        assert rest.startswith(b"HTTP/1.1 201 "), "HEAD response must have no body"
+
+
+@pytest.mark.parametrize(("path", "status"), [("/no-content", 204), ("/not-modified", 304)])
+def test_no_body_statuses(serve, path, status):
+    server = serve(apps.by_path)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(
+            b"GET %s HTTP/1.1\r\nHost: x\r\n\r\nGET /bytes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            % path.encode()
+        )
+        reply = recv_until_closed(sock)
+    first, _, rest = reply.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 %d " % status)
+    assert b"Transfer-Encoding" not in first
+    assert rest.startswith(b"HTTP/1.1 201 ")
+
+
+def test_list_header_values_repeat(serve):
+    server = serve(apps.by_path)
+    response, _ = get(server.port, "/multi-header")
+    assert response.headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        ("/raise", "boom in handler"),
+        ("/not-a-response", "list ['not', 'a', 'dict'], not a response dict"),
+        ("/bad-header", "CR, LF or NUL"),
+        ("/bad-status", "invalid status '200'"),
+        ("/bad-body", "the response body is int 12345"),
+        ("/gen-fails-first", "generator failed"),
+    ],
+)
+def test_app_errors_give_500_and_one_log(serve, caplog, path, logged):
+    server = serve(apps.by_path)
+    with caplog.at_level(logging.ERROR, logger="preforkit"):
+        response, body = get(server.port, path)
+    assert response.status == 500
+    assert b"Injected" not in body
+    assert "Injected" not in str(response.headers)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    text = errors[0].getMessage() + (str(errors[0].exc_info[1]) if errors[0].exc_info else "")
+    assert logged in text
+    assert get(server.port, "/bytes")[0].status == 201
+
+
+def test_stream_failing_midway_truncates(serve, caplog):
+    server = serve(apps.by_path)
+    with (
+        caplog.at_level(logging.ERROR, logger="preforkit"),
+        socket.create_connection(("127.0.0.1", server.port)) as sock,
+    ):
+        sock.sendall(b"GET /gen-fails-later HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = recv_until_closed(sock)
+    assert reply.startswith(b"HTTP/1.1 200 OK")
+    assert not reply.endswith(b"0\r\n\r\n"), "a failed stream must not look complete"
+    assert len([r for r in caplog.records if r.exc_info]) == 1
+
+
+def test_app_connection_close_closes(serve):
+    server = serve(apps.by_path)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET /close HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = recv_until_closed(sock)
+    assert reply.endswith(b"bye")
+    assert b"Connection: close" in reply
+
+
+def test_http10_keep_alive(serve):
+    server = serve(apps.echo_path)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET /one HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        _, headers, body = read_response(sock)
+        assert headers["Connection"] == "keep-alive"
+        sock.sendall(b"GET /two HTTP/1.0\r\n\r\n")
+        reply = recv_until_closed(sock)
+    assert body == b"/one"
+    assert reply.endswith(b"/two")
+
+
+def test_idle_keepalive_connection_closed(serve):
+    server = serve(apps.hello, keepalive=0.3)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        read_response(sock)
+        assert recv_until_closed(sock, timeout=5) == b""
+
+
+def test_server_header_off(serve):
+    server = serve(apps.hello, server_header="")
+    response, _ = get(server.port, "/")
+    assert response.headers.get("Server") is None
+    server2 = serve(apps.hello, server_header="edge/1")
+    assert get(server2.port, "/")[0].headers["Server"] == "edge/1"
+
+
+class TestExpectContinue:
+    HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+
+    def test_continue_sent_when_app_reads(self, serve):
+        server = serve(apps.echo_body)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(self.HEAD)
+            assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            sock.sendall(b"hello")
+            status, _, body = read_response(sock)
+        assert (status, body) == (200, b"hello")
+
+    def test_no_continue_when_app_does_not_read(self, serve):
+        server = serve(apps.ignore_body)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(self.HEAD)
+            reply = recv_until_closed(sock)
+        assert reply.startswith(b"HTTP/1.1 200 OK")
+        assert b"100 Continue" not in reply
+        assert b"Connection: close" in reply
+
+    def test_never_to_http10(self, serve):
+        server = serve(apps.echo_body)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"POST / HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello")
+            reply = recv_until_closed(sock)
+        assert reply.startswith(b"HTTP/1.1 200 OK")
+        assert b"100 Continue" not in reply
+
+
+def test_unread_body_is_drained_for_keep_alive(serve):
+    server = serve(apps.ignore_body)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock)[0] == 200
+        assert read_response(sock)[0] == 200
+
+
+def test_body_readline_and_iteration(serve):
+    def lines(request):
+        body = request["body"]
+        first = body.readline()
+        rest = list(body)
+        return {"status": 200, "body": json.dumps([first.decode(), *[x.decode() for x in rest]])}
+
+    server = serve(lines)
+    _, data = get(server.port, "/", method="POST", body=b"one\ntwo\nthree")
+    assert json.loads(data) == ["one\n", "two\n", "three"]
