@@ -1,10 +1,12 @@
+import pathlib
+
 from setuptools import find_packages, setup
 
 setup(
     name="preforkit",
     version="0.1.0",
     description="A prefork gevent HTTP/1.1 server for Ring-style and WSGI Python apps",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=pathlib.Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",

@@ -1,8 +1,8 @@
 """Print the README's settings table from ``preforkit.config.SETTINGS``.
 
-    python scripts/settings_table.py            # print the table
-    python scripts/settings_table.py --check    # exit 1 if README.md is stale
-    python scripts/settings_table.py --write    # rewrite it in README.md
+python scripts/settings_table.py            # print the table
+python scripts/settings_table.py --check    # exit 1 if README.md is stale
+python scripts/settings_table.py --write    # rewrite it in README.md
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from preforkit.config import SETTINGS  # noqa: E402
+from preforkit.config import SETTINGS
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 BEGIN = "<!-- settings-table:begin -->"

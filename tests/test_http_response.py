@@ -49,7 +49,7 @@ CASES = [
 def test_serialize_head(args, expected):
     status, headers, method, version, keep_alive, length = args
     framing, keep, lines = expected
-    data, got_framing, got_keep = serialize_head(
+    data, got_framing, got_keep, _ = serialize_head(
         status,
         normalize_headers(headers),
         method=method,
@@ -71,10 +71,12 @@ def test_serialize_head(args, expected):
 
 
 def test_server_header_off_and_app_override():
-    data, _, _ = serialize_head(200, [], method="GET", http_version="1.1", keep_alive=True, body_length=0, server=None)
+    data, _, _, _ = serialize_head(
+        200, [], method="GET", http_version="1.1", keep_alive=True, body_length=0, server=None
+    )
     assert b"Server:" not in data
     pairs = normalize_headers({"Server": "mine", "Date": "yesterday"})
-    data, _, _ = serialize_head(
+    data, _, _, _ = serialize_head(
         200, pairs, method="GET", http_version="1.1", keep_alive=True, body_length=0, server="x"
     )
     assert data.count(b"Server:") == 1

@@ -286,6 +286,17 @@ def test_stream_failing_midway_truncates(serve, caplog):
     assert len([r for r in caplog.records if r.exc_info]) == 1
 
 
+@pytest.mark.parametrize("path", ["/length-stream", "/gen", "/path", "/str"])
+def test_streams_keep_the_connection_alive(serve, path):
+    server = serve(apps.by_path)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode() * 3)
+        statuses = [read_response(sock)[0] for _ in range(3)]
+        sock.sendall(b"GET /bytes HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(sock)[0] == 201
+    assert statuses == [200, 200, 200]
+
+
 def test_app_connection_close_closes(serve):
     server = serve(apps.by_path)
     with socket.create_connection(("127.0.0.1", server.port)) as sock:

@@ -124,7 +124,7 @@ def serialize_head(
     keep_alive: bool,
     body_length: int | None,
     server: str | None,
-) -> tuple[bytes, str, bool]:
+) -> tuple[bytes, str, bool, int | None]:
     """Serialise a response head and choose the body framing.
 
     ``body_length`` is the body size when known (None for a stream of unknown
@@ -133,7 +133,8 @@ def serialize_head(
     the app are replaced by the server's own (``Connection: close`` from the
     app still closes the connection).
 
-    Returns ``(head_bytes, framing, keep_alive)``.
+    Returns ``(head_bytes, framing, keep_alive, body_length)``, the length
+    being the one the head announces (None when chunked or close-delimited).
     """
     lines = [status_line(status, "1.1")]
     app_length = None
@@ -180,7 +181,7 @@ def serialize_head(
     elif http_version == "1.0":
         lines.append(b"Connection: keep-alive\r\n")
     lines.append(b"\r\n")
-    return b"".join(lines), framing, keep_alive
+    return b"".join(lines), framing, keep_alive, body_length
 
 
 def chunk(data: bytes) -> bytes:
@@ -196,7 +197,7 @@ def error_response(status: int, message: str = "", server: str | None = None) ->
     """A complete, closing response for a protocol error."""
     body = (message or HTTPStatus(status).phrase).encode("latin-1", "replace") + b"\n"
     pairs = [("Content-Type", "text/plain; charset=utf-8")]
-    head, _, _ = serialize_head(
+    head, _, _, _ = serialize_head(
         status,
         pairs,
         method="GET",

@@ -182,7 +182,7 @@ class Connection:
         try:
             status, pairs, body, length = prepare_body(response)
             pairs = normalize_headers(pairs)
-            data, framing, keep_alive = serialize_head(
+            data, framing, keep_alive, length = serialize_head(
                 status,
                 pairs,
                 method=head.method,
@@ -195,7 +195,7 @@ class Connection:
             log.error("Invalid response to %s %s: %s", head.method, head.target, exc)
             _close_body(response)
             status, body = 500, b"Internal Server Error\n"
-            data, framing, keep_alive = serialize_head(
+            data, framing, keep_alive, length = serialize_head(
                 500,
                 [("Content-Type", "text/plain")],
                 method=head.method,

@@ -1,0 +1,175 @@
+"""HTTP throughput of preforkit and its peers, side by side in one run.
+
+Each server runs one worker pinned to CPU 0 (``taskset``); ``wrk -t1`` runs on
+CPU 1.  Every server serves the same logic (``benchmarks/apps.py``).  Prints a
+Markdown table with req/s, wrk's error count, and preforkit's ratio to each peer.
+
+    python benchmarks/http_bench.py                      # all servers, all scenarios, 10 s each
+    python benchmarks/http_bench.py --duration 3 --servers preforkit,gunicorn-gevent
+
+Needs wrk (Debian package) and the bench extras: pip install -e '.[bench]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+SERVERS = {
+    "preforkit": ["{python}", "-m", "preforkit", "apps:ring", "-b", "127.0.0.1:{port}", "--log-level", "warning"],
+    "preforkit-wsgi": ["{python}", "-m", "preforkit", "apps:wsgi", "-b", "127.0.0.1:{port}", "--log-level", "warning"],
+    "gunicorn-gevent": [
+        "{python}", "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", "127.0.0.1:{port}",
+        "--log-level", "warning", "--worker-connections", "2000", "apps:wsgi",
+    ],
+    "uvicorn": [
+        "{python}", "-m", "uvicorn", "--http", "httptools", "--loop", "uvloop", "--workers", "1",
+        "--port", "{port}", "--log-level", "warning", "--no-access-log", "apps:asgi",
+    ],
+    "granian": [
+        "{python}", "-m", "granian", "--interface", "wsgi", "--workers", "1", "--port", "{port}",
+        "--log-level", "warning", "--no-ws", "apps:wsgi",
+    ],
+}  # fmt: skip
+
+SCENARIOS = {
+    "hello -c100": {"connections": 100, "path": "/"},
+    "hello -c1000": {"connections": 1000, "path": "/"},
+    "Connection: close -c50": {"connections": 50, "path": "/", "headers": ["Connection: close"]},
+    "4 KB POST echo -c100": {"connections": 100, "path": "/echo", "lua": "post4k"},
+    "64 KB response -c100": {"connections": 100, "path": "/64k"},
+}
+
+POST_LUA = """
+wrk.method = "POST"
+wrk.body = string.rep("x", 4096)
+wrk.headers["Content-Type"] = "application/octet-stream"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def start(name: str, port: int, cpu: str) -> subprocess.Popen:
+    command = [part.format(python=sys.executable, port=port) for part in SERVERS[name]]
+    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + ROOT)
+    process = subprocess.Popen(
+        ["taskset", "-c", cpu, *command],
+        cwd=HERE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    wait_for_port(port)
+    return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, 9)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def run_wrk(port: int, scenario: dict, duration: float, cpu: str, lua_dir: str) -> tuple[float, int, int]:
+    """Returns (requests/s, socket errors, non-2xx responses)."""
+    command = ["taskset", "-c", cpu, "wrk", "-t1", f"-c{scenario['connections']}", f"-d{duration}s"]
+    for header in scenario.get("headers", []):
+        command += ["-H", header]
+    if scenario.get("lua"):
+        command += ["-s", os.path.join(lua_dir, scenario["lua"] + ".lua")]
+    command.append(f"http://127.0.0.1:{port}{scenario['path']}")
+    output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=False).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
+    errors = 0
+    match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if match:
+        errors = sum(int(x) for x in match.groups())
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return rate, errors, int(non2xx[1]) if non2xx else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenario names")
+    parser.add_argument("--server-cpu", default="0")
+    parser.add_argument("--client-cpu", default="1")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
+
+    servers = args.servers.split(",")
+    scenarios = [s for s in SCENARIOS if s in args.scenarios.split(",")] if args.scenarios else list(SCENARIOS)
+    results: dict[tuple[str, str], tuple[float, int, int]] = {}
+    with tempfile.TemporaryDirectory() as lua_dir:
+        with open(os.path.join(lua_dir, "post4k.lua"), "w") as file:
+            file.write(POST_LUA)
+        for name in servers:
+            for scenario in scenarios:
+                port = free_port()
+                process = start(name, port, args.server_cpu)
+                try:
+                    # A short warm-up, then the measured run.
+                    run_wrk(port, SCENARIOS[scenario], 1, args.client_cpu, lua_dir)
+                    measured = run_wrk(port, SCENARIOS[scenario], args.duration, args.client_cpu, lua_dir)
+                    results[name, scenario] = measured
+                finally:
+                    stop(process)
+                rate, errors, non2xx = results[name, scenario]
+                print(f"{name:16} {scenario:24} {rate:10.0f} req/s  errors {errors}  non-2xx {non2xx}", file=sys.stderr)
+
+    print(f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {args.duration:g} s per run, "
+          f"server on CPU {args.server_cpu}, wrk -t1 on CPU {args.client_cpu}\n")  # fmt: skip
+    print("| server | " + " | ".join(scenarios) + " |")
+    print("|---|" + "---|" * len(scenarios))
+    for name in servers:
+        cells = []
+        for scenario in scenarios:
+            rate, errors, non2xx = results[name, scenario]
+            cell = f"{rate / 1000:.1f}K"
+            if errors or non2xx:
+                cell += f" ({errors} err, {non2xx} non-2xx)"
+            if name != "preforkit" and ("preforkit", scenario) in results:
+                cell += f" (preforkit x{results['preforkit', scenario][0] / rate:.2f})"
+            cells.append(cell)
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
