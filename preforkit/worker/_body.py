@@ -55,7 +55,7 @@ class RequestBody(io.RawIOBase):
             if self._expect_continue:
                 self._expect_continue = False
                 connection.send_continue()
-            received = connection.recv_body()
+            received = connection.recv()
             if not received:
                 raise ClientDisconnected("client closed the connection during the request body")
             buffer += received

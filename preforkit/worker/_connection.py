@@ -12,6 +12,8 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
+from gevent import get_hub
+
 from ..http import (
     CHUNKED,
     CONTINUE,
@@ -38,54 +40,155 @@ RECV_SIZE = 65536
 # After a response, up to this much unread request body is discarded so the
 # connection can be reused; a larger remainder closes the connection instead.
 MAX_DRAIN = 1024 * 1024
+INTERNAL_ERROR = {"status": 500, "headers": {"Content-Type": "text/plain"}, "body": b"Internal Server Error\n"}
 
 
 class Connection:
-    """State of one accepted socket; ``run()`` serves it until it closes."""
+    """State of one accepted socket; ``run()`` serves it until it closes.
 
-    __slots__ = ("buffer", "closing", "idle", "local", "peer", "server", "sock")
+    The socket is a plain non-blocking one: a read or write that would block
+    parks this greenlet on an io watcher of the hub.  There is no timer per
+    operation; the server's sweeper ends connections whose current wait began
+    more than ``keepalive`` seconds ago (``WorkerServer._sweep``).
+    """
+
+    __slots__ = (
+        "_hub",
+        "_read_watcher",
+        "_write_watcher",
+        "buffer",
+        "closing",
+        "fd",
+        "idle",
+        "local",
+        "peer",
+        "server",
+        "sock",
+        "waiting_since",
+    )
 
     def __init__(self, sock: socket.socket, peer, server: WorkerServer, local: tuple) -> None:
         self.sock = sock
+        self.fd = sock.fileno()
         self.peer = peer
         self.server = server
         self.local = local  # (host, port, scheme) of the listener
         self.buffer = bytearray()
-        self.idle = True
+        self.idle = True  # between requests, nothing received yet
         self.closing = False
+        self.waiting_since = 0.0  # when the current I/O wait began; 0 when not waiting
+        self._hub = get_hub()
+        self._read_watcher = None
+        self._write_watcher = None
 
     def abort(self) -> None:
-        """End an idle connection from another greenlet."""
+        """End the connection from another greenlet: its pending I/O fails."""
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
 
-    # -- I/O helpers used by RequestBody -------------------------------------
+    # -- cooperative I/O on the raw socket ---------------------------------------
 
-    def recv_body(self) -> bytes:
-        return self.sock.recv(RECV_SIZE)
+    def recv(self) -> bytes:
+        sock = self.sock
+        while True:
+            try:
+                return sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                pass
+            watcher = self._read_watcher
+            if watcher is None:
+                watcher = self._read_watcher = self._hub.loop.io(self.fd, 1)
+            self.waiting_since = time.monotonic()
+            try:
+                self._hub.wait(watcher)
+            finally:
+                self.waiting_since = 0.0
+
+    def sendall(self, data) -> None:
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return
+        view = memoryview(data)
+        while sent < len(view):
+            self._wait_writable()
+            try:
+                sent += self.sock.send(view[sent:])
+            except BlockingIOError:
+                pass
+
+    def _wait_writable(self) -> None:
+        watcher = self._write_watcher
+        if watcher is None:
+            watcher = self._write_watcher = self._hub.loop.io(self.fd, 2)
+        self.waiting_since = time.monotonic()
+        try:
+            self._hub.wait(watcher)
+        finally:
+            self.waiting_since = 0.0
+
+    def sendfile(self, file, count: int) -> int:
+        """Send ``count`` bytes of ``file`` from its position (os.sendfile)."""
+        try:
+            in_fd = file.fileno()
+            offset = file.tell()
+        except (AttributeError, OSError, ValueError):
+            return self._send_file_by_reading(file, count)
+        sent = 0
+        while sent < count:
+            try:
+                done = os.sendfile(self.fd, in_fd, offset + sent, count - sent)
+            except BlockingIOError:
+                self._wait_writable()
+                continue
+            except OSError as exc:
+                if sent or isinstance(exc, ConnectionError):
+                    raise
+                return self._send_file_by_reading(file, count)  # no sendfile for this file
+            if done == 0:
+                break  # the file is shorter than it was
+            sent += done
+        return sent
+
+    def _send_file_by_reading(self, file, count: int) -> int:
+        sent = 0
+        while sent < count:
+            piece = file.read(min(RECV_SIZE, count - sent))
+            if not piece:
+                break
+            self.sendall(piece)
+            sent += len(piece)
+        return sent
 
     def send_continue(self) -> None:
-        self.sock.sendall(CONTINUE)
+        self.sendall(CONTINUE)
 
-    # -- the request loop -----------------------------------------------------
+    # -- the request loop ---------------------------------------------------------
 
     def run(self) -> None:
-        sock = self.sock
         try:
-            sock.settimeout(self.server.config.keepalive)
             while self._serve_one():
                 pass
-        except (ConnectionError, TimeoutError, socket.timeout, ClientDisconnected):
+        except (ConnectionError, ClientDisconnected):
             pass
         except OSError as exc:
             log.debug("connection error from %s: %s", self.peer, exc)
         finally:
-            try:
-                sock.close()
-            except OSError:
-                pass
+            self.close()
+
+    def close(self) -> None:
+        for watcher in (self._read_watcher, self._write_watcher):
+            if watcher is not None:
+                watcher.close()
+        self._read_watcher = self._write_watcher = None
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
     def _read_head(self):
         buffer = self.buffer
@@ -95,7 +198,7 @@ class Connection:
             self.idle = not buffer
             if self.closing and self.idle:
                 return None
-            data = self.sock.recv(RECV_SIZE)
+            data = self.recv()
             if not data:
                 return None
             self.idle = False
@@ -114,8 +217,8 @@ class Connection:
             return False
         if head is None:
             return False
-        started = time.time()
         server = self.server
+        started = time.time() if server.access_log is not None else 0.0
         reader = body_reader(head.content_length, head.chunked, server.limits.max_body)
         body = RequestBody(self, reader, head.expect_continue) if reader is not None else None
         request = self._request(head, body)
@@ -128,7 +231,7 @@ class Connection:
             return False
         except Exception:
             log.exception("Error handling request %s %s", head.method, head.target)
-            response = {"status": 500, "body": "Internal Server Error\n"}
+            response = INTERNAL_ERROR
         keep_alive = head.keep_alive and not self.closing
         if keep_alive and body is not None and not body.can_drain(MAX_DRAIN):
             keep_alive = False  # say so now: the unread body cannot be skipped
@@ -147,7 +250,7 @@ class Connection:
         """Answer a client's protocol error and close (no traceback logged)."""
         log.debug("bad request from %s: %s (%d)", self.peer, exc, exc.status)
         try:
-            self.sock.sendall(error_response(exc.status, str(exc), self.server.config.server_header))
+            self.sendall(error_response(exc.status, str(exc), self.server.config.server_header))
         except OSError:
             pass
 
@@ -174,57 +277,57 @@ class Connection:
             "websocket": head.upgrade == "websocket",
         }
 
-    # -- writing --------------------------------------------------------------
+    # -- writing ------------------------------------------------------------------
 
     def _write_response(self, head, response, keep_alive: bool) -> tuple[int, int, bool]:
         """Write ``response``; returns (status, body bytes sent, keep_alive)."""
-        server = self.server
+        server_header = self.server.config.server_header
         try:
             status, pairs, body, length = prepare_body(response)
-            pairs = normalize_headers(pairs)
             data, framing, keep_alive, length = serialize_head(
                 status,
-                pairs,
+                normalize_headers(pairs),
                 method=head.method,
                 http_version=head.http_version,
                 keep_alive=keep_alive,
                 body_length=length,
-                server=server.config.server_header,
+                server=server_header,
             )
         except (BadResponse, LocalProtocolError) as exc:
             log.error("Invalid response to %s %s: %s", head.method, head.target, exc)
-            _close_body(response)
-            status, body = 500, b"Internal Server Error\n"
+            _close_body(response.get("body") if isinstance(response, dict) else response)
+            status, pairs, body, length = prepare_body(INTERNAL_ERROR)
             data, framing, keep_alive, length = serialize_head(
-                500,
-                [("Content-Type", "text/plain")],
+                status,
+                normalize_headers(pairs),
                 method=head.method,
                 http_version=head.http_version,
                 keep_alive=keep_alive,
-                body_length=len(body),
-                server=server.config.server_header,
+                body_length=length,
+                server=server_header,
             )
-        sock = self.sock
         if framing == NO_BODY:
-            sock.sendall(data)
             _close_body(body)
+            self.sendall(data)
             return status, 0, keep_alive
-        if isinstance(body, bytes):
-            sock.sendall(data + body if len(body) < 65536 else data)
-            if len(body) >= 65536:
-                sock.sendall(body)
+        if type(body) is bytes:
+            if len(body) < 65536:
+                self.sendall(data + body)
+            else:
+                self.sendall(data)
+                self.sendall(body)
             return status, len(body), keep_alive
-        if hasattr(body, "fileno") and length is not None:
+        if framing == LENGTH and hasattr(body, "fileno"):
             try:
-                sock.sendall(data)
-                sent = _send_file(sock, body, length)
+                self.sendall(data)
+                sent = self.sendfile(body, length)
             finally:
                 body.close()
             return status, sent, keep_alive and sent == length
         return self._write_stream(head, status, data, body, framing, length, keep_alive)
 
     def _write_stream(self, head, status, data, body, framing, length, keep_alive):
-        sock = self.sock
+        """Write an iterable body; the head goes out with its first piece."""
         sent = 0
         try:
             for piece in body:
@@ -238,17 +341,17 @@ class Connection:
                 if data:
                     piece = data + piece
                     data = b""
-                sock.sendall(piece)
+                self.sendall(piece)
             if framing == CHUNKED:
-                sock.sendall(data + LAST_CHUNK)
+                self.sendall(data + LAST_CHUNK)
             elif data:
-                sock.sendall(data)
+                self.sendall(data)
         except OSError:
             raise
         except Exception:
             log.exception("Error while streaming the response to %s %s", head.method, head.target)
             if data:  # nothing was sent yet: still time for a clean 500
-                self.sock.sendall(error_response(500, "Internal Server Error", self.server.config.server_header))
+                self.sendall(error_response(500, "Internal Server Error", self.server.config.server_header))
             return status, sent, False
         finally:
             _close_body(body)
@@ -265,22 +368,3 @@ def _close_body(body) -> None:
             close()
         except Exception:
             log.exception("Error closing response body")
-
-
-def _send_file(sock: socket.socket, file, length: int) -> int:
-    """Send ``length`` bytes of ``file`` from its position, with sendfile."""
-    offset = file.tell() if hasattr(file, "tell") else 0
-    try:
-        return sock.sendfile(file, offset, length) if length else 0
-    except (AttributeError, OSError, ValueError) as exc:
-        if isinstance(exc, (ConnectionError, TimeoutError)):
-            raise
-        file.seek(offset, os.SEEK_SET)
-        sent = 0
-        while sent < length:
-            piece = file.read(min(RECV_SIZE, length - sent))
-            if not piece:
-                break
-            sock.sendall(piece)
-            sent += len(piece)
-        return sent

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import _socket
 import errno
 import logging
 import socket
+import time
 
 import gevent
+from gevent import get_hub
 from gevent.event import Event
 
 from ..http import HeadLimits, HeadParser
@@ -24,6 +27,8 @@ class WorkerServer:
 
     ``config`` needs the attributes of ``preforkit.config.Config`` that the
     worker reads (keepalive, limits, server_header, access log settings).
+    Sockets are used as plain non-blocking sockets whatever monkey-patching
+    is in place; waiting is done on the hub's io watchers.
     """
 
     def __init__(self, app, config, sockets: list[socket.socket]) -> None:
@@ -37,48 +42,62 @@ class WorkerServer:
         )
         self.parser = HeadParser(self.limits)
         self.access_log = AccessLog.open(config.access_log, config.access_log_format)
-        self.listeners = [_cooperative(sock) for sock in sockets]
+        self.listeners = [_raw(sock) for sock in sockets]
         self.connections: dict[Connection, gevent.Greenlet] = {}
         self.stopping = False
         self._below_limit = Event()
         self._below_limit.set()
         self._stopped = Event()
-        self._accepters: list[gevent.Greenlet] = []
+        self._greenlets: list[gevent.Greenlet] = []
 
     def start(self) -> None:
         """Start accepting (returns at once)."""
         for listener in self.listeners:
-            local = _local_address(listener)
-            self._accepters.append(gevent.spawn(self._accept_loop, listener, local))
+            self._greenlets.append(gevent.spawn(self._accept_loop, listener))
+        self._greenlets.append(gevent.spawn(self._sweep))
 
     def serve_forever(self) -> None:
         """Start and block the calling greenlet until ``stop`` completes."""
         self.start()
         self._stopped.wait()
 
-    def _accept_loop(self, listener: socket.socket, local: tuple[str, int | None, str]) -> None:
+    def _accept_loop(self, listener: _socket.socket) -> None:
         limit = self.config.worker_connections
         connections = self.connections
-        tcp = listener.family in (socket.AF_INET, socket.AF_INET6)
-        while not self.stopping:
-            if len(connections) >= limit:
-                self._below_limit.clear()
-                self._below_limit.wait()
-                continue
-            try:
-                sock, peer = listener.accept()
-            except OSError as exc:
-                if self.stopping:
-                    return
-                if exc.errno in ACCEPT_CAPACITY_ERRNOS:
-                    log.warning("accept() failed: %s; retrying shortly", exc)
-                    gevent.sleep(0.1)
+        local = _local_address(listener)
+        family = listener.family
+        tcp = family in (socket.AF_INET, socket.AF_INET6)
+        hub = get_hub()
+        watcher = hub.loop.io(listener.fileno(), 1)
+        try:
+            while not self.stopping:
+                if len(connections) >= limit:
+                    self._below_limit.clear()
+                    self._below_limit.wait()
                     continue
-                raise
-            if tcp:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            connection = Connection(sock, peer, self, local)
-            connections[connection] = gevent.spawn(self._run, connection)
+                try:
+                    fd, peer = listener._accept()
+                except BlockingIOError:
+                    hub.wait(watcher)
+                    continue
+                except OSError as exc:
+                    if self.stopping:
+                        return
+                    if exc.errno in ACCEPT_CAPACITY_ERRNOS:
+                        log.warning("accept() failed: %s; retrying shortly", exc)
+                        gevent.sleep(0.1)
+                        continue
+                    if exc.errno == errno.ECONNABORTED:
+                        continue
+                    raise
+                sock = _socket.socket(family, socket.SOCK_STREAM, 0, fd)
+                sock.setblocking(False)
+                if tcp:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                connection = Connection(sock, peer, self, local)
+                connections[connection] = gevent.spawn(self._run, connection)
+        finally:
+            watcher.close()
 
     def _run(self, connection: Connection) -> None:
         try:
@@ -89,6 +108,23 @@ class WorkerServer:
                 self._below_limit.set()
             if self.stopping and not self.connections:
                 self._stopped.set()
+
+    def _sweep(self) -> None:
+        """End connections whose current read or write has waited too long.
+
+        One greenlet for all connections instead of a timer per operation
+        (http-kit does the same); it runs a few times per ``keepalive``.
+        """
+        keepalive = self.config.keepalive
+        interval = min(1.0, max(keepalive / 4, 0.05))
+        while not self.stopping:
+            gevent.sleep(interval)
+            deadline = time.monotonic() - keepalive
+            for connection in list(self.connections):
+                since = connection.waiting_since
+                if since and since < deadline:
+                    connection.closing = True
+                    connection.abort()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop accepting, let requests in flight finish, close the rest.
@@ -101,6 +137,7 @@ class WorkerServer:
             return
         self.stopping = True
         self._below_limit.set()
+        gevent.killall(self._greenlets, block=False)
         for listener in self.listeners:
             listener.close()
         for connection in list(self.connections):
@@ -116,17 +153,19 @@ class WorkerServer:
             self.access_log.close()
 
 
-def _cooperative(sock: socket.socket) -> socket.socket:
-    """A gevent socket for a listening socket bound elsewhere."""
-    import gevent.socket
+def _raw(sock) -> _socket.socket:
+    """The plain non-blocking socket for a listening socket bound elsewhere.
 
-    if isinstance(sock, gevent.socket.socket):
-        return sock
-    family, kind = sock.family, sock.type
-    return gevent.socket.socket(family, kind, fileno=sock.detach())
+    Works for stdlib and gevent socket objects alike; the original object is
+    detached and must not be used afterwards.
+    """
+    family, kind, proto = sock.family, sock.type, sock.proto
+    raw = _socket.socket(family, kind, proto, sock.detach())
+    raw.setblocking(False)
+    return raw
 
 
-def _local_address(listener: socket.socket) -> tuple[str, int | None, str]:
+def _local_address(listener: _socket.socket) -> tuple[str, int | None, str]:
     """(host, port, scheme) the listener serves, for the request dict."""
     address = listener.getsockname()
     if isinstance(address, tuple):
