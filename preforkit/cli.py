@@ -21,6 +21,8 @@ def _fail(message: str) -> None:
 
 def _add_setting_options(command):
     for setting in reversed(SETTINGS):
+        if not setting.flags:
+            continue  # config-file and environment only (hooks)
         kwargs = {"default": None, "help": f"{setting.help} [env {setting.env}]"}
         if setting.is_flag:
             kwargs["default"] = None
@@ -59,7 +61,11 @@ def main(app: str, config_file: str | None, **options) -> None:
         _fail(str(exc))
     from .master import run
 
-    sys.exit(run(app, config))
+    def reload_config():
+        """SIGHUP: the config file and environment read again, the CLI kept."""
+        return make_config(file=config_file, cli=options)
+
+    sys.exit(run(app, config, reload_config))
 
 
 if __name__ == "__main__":  # pragma: no cover

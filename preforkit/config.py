@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 ENV_PREFIX = "PREFORKIT_"
@@ -87,6 +87,28 @@ def parse_str_list(value: Any) -> list[str]:
     raise ValueError(f"{value!r} is not a list of strings")
 
 
+def parse_octal(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(str(value).strip(), 8)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an octal number such as 022") from None
+
+
+def parse_hook(value: Any) -> str | None:
+    """A ``MODULE:FUNCTION`` path (resolved when the hook is first used)."""
+    if value is None:
+        return None
+    text = parse_str(value).strip()
+    module, sep, attr = text.partition(":")
+    if not sep or not module or not attr:
+        raise ValueError(f"{value!r} is not MODULE:FUNCTION")
+    return text
+
+
 def choice(*options: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         text = str(value).strip().lower()
@@ -120,7 +142,6 @@ class Setting:
     multiple: bool = False  # the CLI flag may repeat
     is_flag: bool = False  # a --x/--no-x boolean switch
     metavar: str | None = None
-    cli_default_shown: str | None = field(default=None)
 
     @property
     def env(self) -> str:
@@ -170,6 +191,151 @@ SETTINGS: tuple[Setting, ...] = (
         "Run gevent's patch_all() in each worker before the app is imported.",
         section="app",
         is_flag=True,
+    ),
+    Setting(
+        "preload",
+        ("--preload/--no-preload",),
+        parse_bool,
+        False,
+        "Import the app in the master before forking (faster start, shared memory; HUP then does not reload app code).",
+        section="app",
+        is_flag=True,
+    ),
+    Setting(
+        "timeout",
+        ("-t", "--timeout"),
+        at_least(parse_float, 0),
+        30.0,
+        "A worker whose event loop has not turned for this many seconds is killed (with a traceback of where it was "
+        "stuck) and replaced; 0 turns it off.",
+        section="master",
+        metavar="SECONDS",
+    ),
+    Setting(
+        "graceful_timeout",
+        ("--graceful-timeout",),
+        at_least(parse_float, 0),
+        30.0,
+        "On stop or reload, seconds a worker may spend finishing requests in flight before it is killed.",
+        section="master",
+        metavar="SECONDS",
+    ),
+    Setting(
+        "request_timeout",
+        ("--request-timeout",),
+        at_least(parse_float, 0),
+        0.0,
+        "Seconds a handler may take for one request before the client gets 504 (cooperative code only); 0: no limit.",
+        section="limits",
+        metavar="SECONDS",
+    ),
+    Setting(
+        "max_requests",
+        ("--max-requests",),
+        at_least(parse_int, 0),
+        0,
+        "Recycle a worker gracefully after it has served this many requests; 0: never.",
+        section="master",
+    ),
+    Setting(
+        "max_requests_jitter",
+        ("--max-requests-jitter",),
+        at_least(parse_int, 0),
+        0,
+        "Add a random 0..N to --max-requests per worker, so workers do not all recycle at once.",
+        section="master",
+    ),
+    Setting(
+        "max_worker_memory",
+        ("--max-worker-memory",),
+        parse_size,
+        0,
+        "Recycle a worker gracefully once its RSS is above this size, e.g. 128M (checked every 2 s); 0: no limit.",
+        section="master",
+        metavar="SIZE",
+    ),
+    Setting(
+        "backlog",
+        ("--backlog",),
+        at_least(parse_int, 1),
+        2048,
+        "Listen backlog: connections the kernel queues before they are accepted.",
+        section="server",
+    ),
+    Setting(
+        "reuse_port",
+        ("--reuse-port/--no-reuse-port",),
+        parse_bool,
+        False,
+        "Each worker binds its own SO_REUSEPORT socket so the kernel spreads connections (TCP only).",
+        section="server",
+        is_flag=True,
+    ),
+    Setting(
+        "umask",
+        ("--umask",),
+        parse_octal,
+        None,
+        "umask (octal, e.g. 007) set before binding, so it decides the mode of unix socket files.",
+        section="server",
+        metavar="MASK",
+    ),
+    Setting(
+        "pid",
+        ("--pid",),
+        parse_optional_str,
+        None,
+        "Write the master's pid to FILE (atomically; removed on exit; a live pid in it refuses the start).",
+        section="master",
+        metavar="FILE",
+    ),
+    Setting(
+        "on_starting",
+        (),
+        parse_hook,
+        None,
+        "Hook (config file or environment only), MODULE:FUNCTION called in the master before the sockets are bound: fn(config).",
+        section="hooks",
+    ),
+    Setting(
+        "when_ready",
+        (),
+        parse_hook,
+        None,
+        "Hook (config file or environment only), MODULE:FUNCTION called in the master once every worker serves: fn(config).",
+        section="hooks",
+    ),
+    Setting(
+        "post_fork",
+        (),
+        parse_hook,
+        None,
+        "Hook (config file or environment only), MODULE:FUNCTION called in a new worker right after the fork: fn(config, worker).",
+        section="hooks",
+    ),
+    Setting(
+        "post_worker_init",
+        (),
+        parse_hook,
+        None,
+        "Hook (config file or environment only), MODULE:FUNCTION called in a worker after the app is loaded: fn(config, worker).",
+        section="hooks",
+    ),
+    Setting(
+        "worker_exit",
+        (),
+        parse_hook,
+        None,
+        "Hook (config file or environment only), MODULE:FUNCTION called in a worker just before it exits: fn(config, worker).",
+        section="hooks",
+    ),
+    Setting(
+        "on_reload",
+        (),
+        parse_hook,
+        None,
+        "Hook (config file or environment only), MODULE:FUNCTION called in the master on SIGHUP, after the config is re-read: fn(config).",
+        section="hooks",
     ),
     Setting(
         "worker_connections",

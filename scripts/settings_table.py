@@ -35,7 +35,7 @@ def table() -> str:
         "|---|---|---|---|",
     ]
     for setting in SETTINGS:
-        flags = " ".join(f"`{flag}`" for flag in setting.flags)
+        flags = " ".join(f"`{flag}`" for flag in setting.flags) or "(file/env only)"
         help_text = setting.help.replace("|", "\\|")
         rows.append(f"| {flags} | `{setting.env}` / `{setting.name}` | {_default(setting.default)} | {help_text} |")
     return "\n".join(rows)

@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -29,9 +30,13 @@ def serve():
 
 
 class CLIServer:
-    """A ``preforkit`` process started from the command line on a free port."""
+    """A ``preforkit`` process started from the command line.
 
-    def __init__(self, args, env=None, cwd=ROOT):
+    Its combined output is collected by a thread; ``wait_for`` waits for a
+    line matching a pattern (an event, not a sleep).
+    """
+
+    def __init__(self, args, env=None, cwd=ROOT, ready=r"Listening at"):
         full_env = dict(os.environ, PYTHONUNBUFFERED="1")
         full_env.update(env or {})
         self.process = subprocess.Popen(
@@ -41,42 +46,68 @@ class CLIServer:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,
         )
         self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         self.port = None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            match = re.search(r"Listening at http://[^ ]+:(\d+)", line)
-            if match:
-                self.port = int(match[1])
-                return
-            if "Listening at unix:" in line:
-                return
-        self.stop()
-        raise RuntimeError("server did not start:\n" + "".join(self.lines))
+        line = self.wait_for(ready, timeout=30)
+        if line is None:
+            self.stop()
+            raise RuntimeError("server did not start:\n" + self.output)
+        match = re.search(r"Listening at http://[^ ]+:(\d+)", "".join(self.lines))
+        if match:
+            self.port = int(match[1])
 
-    def stop(self, timeout: float = 10) -> str:
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 10, count: int = 1, start: int = 0) -> str | None:
+        """Wait until ``count`` lines from line ``start`` on match ``pattern``; the last one."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [line for line in self.lines[start:] if regex.search(line)]
+                if len(found) >= count:
+                    return found[count - 1]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (not self._reader.is_alive() and self.process.poll() is not None):
+                    return None
+                self._changed.wait(min(remaining, 0.5))
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.process.pid, signum)
+
+    def stop(self, timeout: float = 15) -> str:
         if self.process.poll() is None:
             self.process.terminate()
         try:
-            out, _ = self.process.communicate(timeout=timeout)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            out, _ = self.process.communicate()
-        self.lines.append(out or "")
-        return "".join(self.lines)
+            os.killpg(self.process.pid, 9)
+            self.process.wait()
+        self._reader.join(timeout=5)
+        return self.output
 
 
 @pytest.fixture
 def cli_server():
     started = []
 
-    def start(*args, env=None, cwd=ROOT):
-        server = CLIServer(list(args), env=env, cwd=cwd)
+    def start(*args, env=None, cwd=ROOT, ready=r"Listening at"):
+        server = CLIServer(list(args), env=env, cwd=cwd, ready=ready)
         started.append(server)
         return server
 

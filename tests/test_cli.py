@@ -118,7 +118,7 @@ def test_monkey_patching_default_and_opt_out(cli_server):
 def test_wsgi_app_detected(cli_server):
     server = cli_server("tests.fixtures.misc_app:wsgi_app", "-b", "127.0.0.1:0")
     assert requests.get(f"http://127.0.0.1:{server.port}/x%20y", timeout=5).text == "wsgi /x y"
-    assert any("wsgi interface" in line for line in server.lines)
+    assert server.wait_for("using the wsgi interface")
 
 
 def test_env_and_config_file_precedence(cli_server, tmp_path):

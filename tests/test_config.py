@@ -26,6 +26,23 @@ SAMPLE = {
     "access_log_format": ("%(s)s", "%(s)s"),
     "log_level": ("debug", "debug"),
     "server_header": ("x", "x"),
+    "preload": ("true", True),
+    "timeout": ("5", 5.0),
+    "graceful_timeout": ("7", 7.0),
+    "request_timeout": ("1.5", 1.5),
+    "max_requests": ("100", 100),
+    "max_requests_jitter": ("10", 10),
+    "max_worker_memory": ("128M", 128 << 20),
+    "backlog": ("64", 64),
+    "reuse_port": ("yes", True),
+    "umask": ("007", 0o007),
+    "pid": ("/tmp/p.pid", "/tmp/p.pid"),
+    "on_starting": ("hooks:a", "hooks:a"),
+    "when_ready": ("hooks:b", "hooks:b"),
+    "post_fork": ("hooks:c", "hooks:c"),
+    "post_worker_init": ("hooks:d", "hooks:d"),
+    "worker_exit": ("hooks:e", "hooks:e"),
+    "on_reload": ("hooks:f", "hooks:f"),
 }
 
 
@@ -58,11 +75,11 @@ def test_env_file_and_precedence(setting, tmp_path):
     assert config.source(setting.name).startswith("environment")
 
 
-@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
+@pytest.mark.parametrize("setting", [s for s in SETTINGS if s.flags], ids=lambda s: s.name)
 def test_cli_option_exists_and_wins(setting, monkeypatch):
     captured = {}
 
-    def fake_run(app, config):
+    def fake_run(app, config, reload_config=None):
         captured["config"] = config
         return 0
 
@@ -96,6 +113,20 @@ def test_invalid_values_name_setting_and_source(name, raw):
         make_config(env={f"PREFORKIT_{name.upper()}": raw})
     assert name in str(info.value)
     assert f"PREFORKIT_{name.upper()}" in str(info.value)
+
+
+def test_hooks_are_not_cli_options():
+    hooks = [s for s in SETTINGS if not s.flags]
+    assert {s.name for s in hooks} == {
+        "on_starting",
+        "when_ready",
+        "post_fork",
+        "post_worker_init",
+        "worker_exit",
+        "on_reload",
+    }
+    with pytest.raises(ConfigError, match="MODULE:FUNCTION"):
+        make_config(env={"PREFORKIT_POST_FORK": "nocolon"})
 
 
 def test_unknown_key_in_file(tmp_path):

@@ -45,20 +45,34 @@ def parse_address(spec: str, default_port: int = 8000) -> tuple:
     return ("tcp", host or "0.0.0.0", port)
 
 
-def bind(spec: str, backlog: int = DEFAULT_BACKLOG) -> socket.socket:
-    """A listening socket for ``spec``; ``BindError`` says why not."""
+def bind(spec: str, backlog: int = DEFAULT_BACKLOG, *, reuse_port: bool = False, listen: bool = True) -> socket.socket:
+    """A listening socket for ``spec``; ``BindError`` says why not.
+
+    With ``reuse_port`` a TCP socket gets ``SO_REUSEPORT`` so that several
+    processes can each listen on the address; ``listen=False`` only binds
+    (the master reserves the port that way while its workers listen).
+    """
     address = parse_address(spec)
     try:
         if address[0] == "unix":
             return _bind_unix(address[1], backlog)
         if address[0] == "fd":
             return socket.socket(fileno=address[1])
-        return _bind_tcp(address[1], address[2], backlog)
+        return _bind_tcp(address[1], address[2], backlog, reuse_port, listen)
     except OSError as exc:
         raise BindError(f"cannot listen on {spec}: {exc.strerror or exc}") from None
 
 
-def _bind_tcp(host: str, port: int, backlog: int) -> socket.socket:
+def address_of(sock: socket.socket) -> str:
+    """The spec that binds the same address again (``HOST:PORT`` or ``unix:PATH``)."""
+    address = sock.getsockname()
+    if isinstance(address, tuple):
+        host = f"[{address[0]}]" if sock.family == socket.AF_INET6 else address[0]
+        return f"{host}:{address[1]}"
+    return f"unix:{address}"
+
+
+def _bind_tcp(host: str, port: int, backlog: int, reuse_port: bool = False, listen: bool = True) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
@@ -68,10 +82,13 @@ def _bind_tcp(host: str, port: int, backlog: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(sockaddr)
-        sock.listen(backlog)
+        if listen:
+            sock.listen(backlog)
     except BaseException:
         sock.close()
         raise
@@ -82,6 +99,8 @@ def _bind_tcp(host: str, port: int, backlog: int) -> socket.socket:
 def _bind_unix(path: str, backlog: int) -> socket.socket:
     try:
         if stat.S_ISSOCK(os.stat(path).st_mode):
+            if _unix_socket_in_use(path):
+                raise OSError(f"{path} is in use by a running server")
             os.unlink(path)  # a stale socket file from an earlier run
     except FileNotFoundError:
         pass
@@ -94,6 +113,17 @@ def _bind_unix(path: str, backlog: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+def _unix_socket_in_use(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def describe(sock: socket.socket) -> str:

@@ -1,13 +1,15 @@
-"""Starting the server from the CLI: bind, load the app, serve."""
+"""Starting the server from the CLI: bind, (pre)load, hand over to the master."""
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
+import socket
 import sys
 
-from ._binding import BindError, bind, describe
+from ._binding import BindError, bind, parse_address
+from ._pidfile import Pidfile, PidfileError
+from ._systemd import listen_fds
 
 log = logging.getLogger("preforkit.error")
 
@@ -20,53 +22,99 @@ def setup_logging(level: str) -> None:
         format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
         datefmt="%Y-%m-%d %H:%M:%S %z",
         stream=sys.stderr,
+        force=True,
     )
 
 
-def run(app_spec: str, config) -> int:
-    """Serve ``app_spec`` with ``config``; returns the exit status."""
+def bind_sockets(config) -> list[socket.socket]:
+    """Systemd's sockets (LISTEN_FDS) if given, else one per --bind address."""
+    fds = listen_fds()
+    if fds:
+        log.info("Using %d socket(s) from systemd socket activation (--bind is ignored)", len(fds))
+        return [socket.socket(fileno=fd) for fd in fds]
+    sockets = []
+    try:
+        for address in config.binds():
+            tcp = parse_address(address)[0] == "tcp"
+            # With --reuse-port the master only reserves the port; each worker listens.
+            listen = not (config.reuse_port and tcp)
+            sockets.append(bind(address, config.backlog, reuse_port=config.reuse_port and tcp, listen=listen))
+    except BindError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def run(app_spec: str, config, reload_config=None) -> int:
+    """Serve ``app_spec`` with ``config`` under a master; returns the exit status."""
+    from ..worker._app import AppLoadError, Hooks, load_app, resolve_interface
+    from ._arbiter import Arbiter
+
     setup_logging(config.log_level)
+    module, sep, attr = app_spec.partition(":")
+    if not (module and sep and attr):
+        print(f"Error: {app_spec!r} is not of the form MODULE:ATTR (for example examples.hello:handler)", file=sys.stderr)
+        return EXIT_USAGE
     if config.chdir:
         try:
             os.chdir(config.chdir)
         except OSError as exc:
             print(f"Error: cannot change to directory {config.chdir}: {exc.strerror}", file=sys.stderr)
             return EXIT_USAGE
+    Hooks(config).call("on_starting", config)
+    pidfile = Pidfile(config.pid) if config.pid else None
     try:
-        sockets = [bind(address) for address in config.binds()]
-    except BindError as exc:
+        if pidfile is not None:
+            pidfile.create(os.getpid())
+    except (PidfileError, OSError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if config.monkey_patch:
-        # Before the app (and anything it imports) sees the unpatched stdlib.
-        from gevent import monkey
-
-        monkey.patch_all()
-    from ..worker import AppLoadError, WorkerServer, load_app, resolve_interface
-
+    if config.umask is not None:
+        os.umask(config.umask)
+    sockets = []
+    from_systemd = bool(os.environ.get("LISTEN_FDS"))
     try:
-        app = load_app(app_spec)
-    except AppLoadError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except BaseException:
-        log.exception("Error while importing the application %s", app_spec)
-        return 1
-    interface = resolve_interface(app, config.interface)
-    log.info("Using the %s interface for %s", interface, app_spec)
-    if interface == "wsgi":
-        from ..worker.wsgi import WSGIAdapter
+        try:
+            sockets = bind_sockets(config)
+        except BindError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        app = None
+        if config.preload:
+            if config.monkey_patch:
+                from gevent import monkey
 
-        app = WSGIAdapter(app)
-    if config.workers > 1:
-        log.warning("--workers %d: the prefork master is not built yet; serving with one process", config.workers)
-    import gevent
+                monkey.patch_all()
+            try:
+                app = load_app(app_spec)
+            except AppLoadError as exc:
+                print(f"Error: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            except BaseException:
+                log.exception("Error while importing the application %s", app_spec)
+                return 1
+            interface = resolve_interface(app, config.interface)
+            log.info("Using the %s interface for %s (preloaded)", interface, app_spec)
+            if interface == "wsgi":
+                from ..worker.wsgi import WSGIAdapter
 
-    addresses = [describe(sock) for sock in sockets]
-    server = WorkerServer(app, config, sockets)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        gevent.signal_handler(signum, lambda: gevent.spawn(server.stop))
-    log.info("Listening at %s (pid %d)", ", ".join(addresses), os.getpid())
-    server.serve_forever()
-    log.info("Stopped")
-    return 0
+                app = WSGIAdapter(app)
+        arbiter = Arbiter(app_spec, config, sockets, reload_config=reload_config, app=app)
+        return arbiter.run()
+    finally:
+        _close_sockets(sockets, unlink=not from_systemd)
+        if pidfile is not None:
+            pidfile.unlink()
+
+
+def _close_sockets(sockets, unlink: bool) -> None:
+    """Close the listening sockets; remove the unix socket files we made."""
+    for sock in sockets:
+        try:
+            address = sock.getsockname()
+            if unlink and sock.family == socket.AF_UNIX and isinstance(address, str) and address:
+                os.unlink(address)
+        except OSError:
+            pass
+        sock.close()

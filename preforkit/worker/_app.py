@@ -60,3 +60,28 @@ def resolve_interface(app, interface: str = "auto") -> str:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
     ]
     return "wsgi" if len(positional) >= 2 else "ring"
+
+
+class Hooks:
+    """Server hooks named by ``MODULE:FUNCTION`` settings, resolved on first use."""
+
+    NAMES = ("on_starting", "when_ready", "post_fork", "post_worker_init", "worker_exit", "on_reload")
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self._resolved: dict[str, object] = {}
+
+    def call(self, name: str, *args) -> None:
+        """Call hook ``name`` if configured; its errors are logged, not raised."""
+        import logging
+
+        spec = getattr(self.config, name, None)
+        if not spec:
+            return
+        try:
+            function = self._resolved.get(spec)
+            if function is None:
+                function = self._resolved[spec] = load_app(spec)
+            function(*args)
+        except Exception:
+            logging.getLogger("preforkit.error").exception("Error in the %s hook %s", name, spec)

@@ -12,7 +12,7 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
-from gevent import get_hub
+from gevent import Timeout, get_hub
 
 from ..http import (
     CHUNKED,
@@ -40,6 +40,7 @@ RECV_SIZE = 65536
 # After a response, up to this much unread request body is discarded so the
 # connection can be reused; a larger remainder closes the connection instead.
 MAX_DRAIN = 1024 * 1024
+GATEWAY_TIMEOUT = {"status": 504, "headers": {"Content-Type": "text/plain"}, "body": b"Gateway Timeout\n"}
 INTERNAL_ERROR = {"status": 500, "headers": {"Content-Type": "text/plain"}, "body": b"Internal Server Error\n"}
 
 
@@ -196,8 +197,6 @@ class Connection:
         result = parser.parse(buffer) if buffer else None
         while result is None:
             self.idle = not buffer
-            if self.closing and self.idle:
-                return None
             data = self.recv()
             if not data:
                 return None
@@ -222,20 +221,32 @@ class Connection:
         reader = body_reader(head.content_length, head.chunked, server.limits.max_body)
         body = RequestBody(self, reader, head.expect_continue) if reader is not None else None
         request = self._request(head, body)
+        timer = Timeout(server.request_timeout) if server.request_timeout else None
         try:
+            if timer is not None:
+                timer.start()
             response = server.app(request)
         except ProtocolError as exc:  # raised by the body while the app read it
             self._reject(exc)
             return False
         except ClientDisconnected:
             return False
+        except Timeout as exc:
+            if exc is not timer:
+                raise
+            log.error("Request %s %s took over %.1f s (--request-timeout)", head.method, head.target, timer.seconds)
+            response = GATEWAY_TIMEOUT
         except Exception:
             log.exception("Error handling request %s %s", head.method, head.target)
             response = INTERNAL_ERROR
+        finally:
+            if timer is not None:
+                timer.close()
         keep_alive = head.keep_alive and not self.closing
         if keep_alive and body is not None and not body.can_drain(MAX_DRAIN):
             keep_alive = False  # say so now: the unread body cannot be skipped
         status, sent, keep_alive = self._write_response(head, response, keep_alive)
+        server.request_done()
         if server.access_log is not None:
             server.access_log.log(request, head, status, sent, started)
         if body is not None and not body.done:
@@ -244,7 +255,9 @@ class Connection:
                     return False
             except ProtocolError:
                 return False
-        return keep_alive and not self.closing
+        # Keep to what the response announced: closing a connection that was
+        # promised keep-alive could cut a request the client already sent.
+        return keep_alive
 
     def _reject(self, exc: ProtocolError) -> None:
         """Answer a client's protocol error and close (no traceback logged)."""

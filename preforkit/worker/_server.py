@@ -44,7 +44,12 @@ class WorkerServer:
         self.access_log = AccessLog.open(config.access_log, config.access_log_format)
         self.listeners = [_raw(sock) for sock in sockets]
         self.connections: dict[Connection, gevent.Greenlet] = {}
+        self.request_timeout = config.request_timeout
+        self.requests = 0  # served so far
+        self.max_requests = 0  # recycle after this many (0: never); set by the worker process
+        self.on_max_requests = None
         self.stopping = False
+        self._idle_grace = 0.0
         self._below_limit = Event()
         self._below_limit.set()
         self._stopped = Event()
@@ -109,46 +114,62 @@ class WorkerServer:
             if self.stopping and not self.connections:
                 self._stopped.set()
 
+    def request_done(self) -> None:
+        """Count a served request; past ``max_requests`` the worker recycles."""
+        self.requests += 1
+        if self.requests == self.max_requests and self.on_max_requests is not None:
+            self.on_max_requests(f"served {self.requests} requests (--max-requests)")
+
     def _sweep(self) -> None:
         """End connections whose current read or write has waited too long.
 
         One greenlet for all connections instead of a timer per operation
         (http-kit does the same); it runs a few times per ``keepalive``.
+        While stopping it also ends connections idle for ``idle_grace``.
         """
         keepalive = self.config.keepalive
         interval = min(1.0, max(keepalive / 4, 0.05))
-        while not self.stopping:
-            gevent.sleep(interval)
-            deadline = time.monotonic() - keepalive
+        while True:
+            gevent.sleep(0.05 if self.stopping else interval)
+            now = time.monotonic()
+            deadline = now - keepalive
+            idle_deadline = now - self._idle_grace
             for connection in list(self.connections):
                 since = connection.waiting_since
-                if since and since < deadline:
+                if since and (since < deadline or (self.stopping and connection.idle and since < idle_deadline)):
                     connection.closing = True
                     connection.abort()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, idle_grace: float = 0.0) -> None:
         """Stop accepting, let requests in flight finish, close the rest.
 
-        Idle keep-alive connections are closed at once; a connection still
-        busy after ``timeout`` seconds is cut.
+        Every response from now on carries ``Connection: close``.  Idle
+        keep-alive connections are closed once idle for ``idle_grace``
+        seconds (0: at once); a client that sends its next request within
+        the grace gets it answered, so a busy client never sees its request
+        cut by a close.  Whatever is still busy after ``timeout`` is cut.
         """
         if self.stopping:
             self._stopped.wait(timeout)
             return
         self.stopping = True
+        self._idle_grace = idle_grace
         self._below_limit.set()
-        gevent.killall(self._greenlets, block=False)
+        for greenlet in self._greenlets[:-1]:  # the accept loops; the sweeper stays
+            greenlet.kill(block=False)
         for listener in self.listeners:
             listener.close()
         for connection in list(self.connections):
             connection.closing = True
-            if connection.idle:
+            if connection.idle and idle_grace <= 0:
                 connection.abort()
         if not self.connections:
             self._stopped.set()
         if not self._stopped.wait(timeout):
+            log.warning("Cutting %d connections still busy after %.1f s", len(self.connections), timeout)
             gevent.killall(list(self.connections.values()), block=True, timeout=1)
         self._stopped.set()
+        gevent.killall(self._greenlets, block=False)
         if self.access_log is not None:
             self.access_log.close()
 

@@ -1,0 +1,439 @@
+"""The master loop: fork workers, supervise them, react to signals.
+
+Shaped after gunicorn's ``Arbiter.run``: signal handlers only enqueue; the
+loop waits on a self-pipe, handles each queued signal with ``handle_<name>``,
+then reaps children, kills hung workers, recycles fat ones and keeps the
+worker count.  The master never imports gevent unless ``--preload`` makes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from os import fork as _fork
+from os import waitpid as _waitpid
+from select import select as _select
+from signal import signal as _signal
+
+from ..worker._app import Hooks
+from ..worker._process import (
+    BOOTING,
+    DRAINING,
+    EXIT_APP_LOAD_ERROR,
+    EXIT_APP_SPEC_ERROR,
+    EXIT_BOOT_ERROR,
+    MASTER_SIGNALS,
+    READY,
+    WorkerProcess,
+    WorkerSlot,
+)
+from ._binding import address_of, bind, describe
+from ._proctitle import set_proctitle
+from ._systemd import Notifier
+
+log = logging.getLogger("preforkit.error")
+
+SIGNAL_NAMES = {signum: signal.Signals(signum).name[3:].lower() for signum in MASTER_SIGNALS}
+MEMORY_CHECK_INTERVAL = 2.0
+KILL_AFTER_ABORT = 2.0  # seconds between SIGABRT (traceback) and SIGKILL
+
+
+@dataclass
+class Worker:
+    """The master's record of one worker process."""
+
+    pid: int
+    age: int
+    generation: int
+    slot: WorkerSlot
+    retiring: bool = False  # told to drain (TERM); a replacement may already run
+    kill_at: float = 0.0  # SIGKILL if still alive then (0: not scheduled)
+    reason: str = ""
+
+
+class Arbiter:
+    """Runs ``config.workers`` worker processes serving ``app_spec``."""
+
+    def __init__(self, app_spec: str, config, sockets, *, reload_config=None, app=None) -> None:
+        self.app_spec = app_spec
+        self.config = config
+        self.sockets = sockets
+        self.reload_config = reload_config
+        self.app = app  # imported in the master with --preload
+        self.hooks = Hooks(config)
+        self.notifier = Notifier()
+        self.workers: dict[int, Worker] = {}
+        self.signals: list[int] = []
+        self.generation = 1
+        self.spawned = 0
+        self.exit_code: int | None = None  # set when the loop must end
+        self.stop_deadline = 0.0  # graceful stop in progress until then
+        self.reload_started = 0.0  # a reload waits for its new workers since then
+        self.ready_announced = False
+        self._last_memory_check = 0.0
+        self._pipe = (-1, -1)
+        self._last_status = ""
+
+    # -- the loop ---------------------------------------------------------------
+
+    def run(self) -> int:
+        """Fork the workers and supervise them until told to stop."""
+        set_proctitle(f"master [{self.app_spec}]")
+        self._install_signals()
+        addresses = ", ".join(describe(sock) for sock in self.sockets)
+        log.info("Listening at %s (master pid %d, %d workers)", addresses, os.getpid(), self.config.workers)
+        try:
+            self.manage_workers()
+            while self.exit_code is None:
+                self._wait_for_signal(0.5)
+                while self.signals and self.exit_code is None:
+                    signum = self.signals.pop(0)
+                    getattr(self, "handle_" + SIGNAL_NAMES[signum])()
+                self.reap_workers()
+                if self.stop_deadline:
+                    self._continue_stop()
+                    continue
+                self.murder_workers()
+                self.check_memory()
+                self.check_reload()
+                self.manage_workers()
+                self.check_ready()
+                self.notifier.watchdog()
+        finally:
+            self._shutdown()
+        return self.exit_code
+
+    def _install_signals(self) -> None:
+        read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._pipe = (read_end, write_end)
+        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        for signum in MASTER_SIGNALS:
+            _signal(signum, self._enqueue)
+
+    def _enqueue(self, signum, frame) -> None:
+        if signum != signal.SIGCHLD and len(self.signals) < 10:
+            self.signals.append(signum)
+
+    def _wait_for_signal(self, timeout: float) -> None:
+        try:
+            ready, _, _ = _select([self._pipe[0]], [], [], timeout)
+            if ready:
+                while os.read(self._pipe[0], 1024):
+                    pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    # -- signal handlers (only ever called from the loop) -----------------------
+
+    def handle_chld(self) -> None:
+        """SIGCHLD: a worker exited; the loop reaps it next."""
+
+    def handle_term(self) -> None:
+        """SIGTERM: graceful stop; workers finish what they serve, then exit."""
+        log.info("Graceful stop (SIGTERM): waiting up to %.0f s for requests in flight", self.config.graceful_timeout)
+        self._begin_stop(signal.SIGTERM, self.config.graceful_timeout)
+
+    def handle_int(self) -> None:
+        """SIGINT: fast stop."""
+        log.info("Fast stop (SIGINT)")
+        self._begin_stop(signal.SIGQUIT, 1.0)
+
+    def handle_quit(self) -> None:
+        """SIGQUIT: fast stop."""
+        log.info("Fast stop (SIGQUIT)")
+        self._begin_stop(signal.SIGQUIT, 1.0)
+
+    def handle_hup(self) -> None:
+        """SIGHUP: reload; re-read the config, start new workers with freshly
+        imported app code, and drain the old ones once the new ones serve."""
+        if self.reload_started:
+            log.warning("SIGHUP ignored: a reload is already in progress")
+            return
+        log.info("Reloading (SIGHUP)")
+        self.notifier.reloading()
+        if self.reload_config is not None:
+            try:
+                config = self.reload_config()
+            except Exception as exc:
+                log.error("Reload: keeping the old configuration: %s", exc)
+            else:
+                if config.binds() != self.config.binds():
+                    log.warning("Reload: --bind changes take effect on a restart, not a reload")
+                self.config = config
+                self.hooks = Hooks(config)
+        self.hooks.call("on_reload", self.config)
+        self.generation += 1
+        self.reload_started = time.monotonic()
+        for _ in range(self.config.workers):
+            self.spawn_worker()
+
+    def handle_ttin(self) -> None:
+        """SIGTTIN: one more worker."""
+        self.config.set("workers", self.config.workers + 1, "SIGTTIN")
+        log.info("SIGTTIN: %d workers", self.config.workers)
+
+    def handle_ttou(self) -> None:
+        """SIGTTOU: one worker fewer (never below one)."""
+        if self.config.workers > 1:
+            self.config.set("workers", self.config.workers - 1, "SIGTTOU")
+        log.info("SIGTTOU: %d workers", self.config.workers)
+
+    def handle_usr1(self) -> None:
+        """SIGUSR1: reopen log files (the workers reopen their access logs)."""
+        self._signal_all(signal.SIGUSR1)
+
+    def handle_usr2(self) -> None:
+        """SIGUSR2: ignored (reserved)."""
+
+    def handle_winch(self) -> None:
+        """SIGWINCH: ignored (a terminal resize is not a request)."""
+
+    # -- workers ------------------------------------------------------------------
+
+    def spawn_worker(self) -> Worker:
+        self.spawned += 1
+        slot = WorkerSlot()
+        age, generation = self.spawned, self.generation
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = _fork()
+        if pid == 0:  # the worker
+            code = EXIT_BOOT_ERROR
+            try:
+                code = self._worker_main(age, slot)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:
+                log.exception("Worker %d crashed", os.getpid())
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        worker = Worker(pid=pid, age=age, generation=generation, slot=slot)
+        self.workers[pid] = worker
+        log.info("Booting worker %d (age %d)", pid, age)
+        return worker
+
+    def _worker_main(self, age: int, slot: WorkerSlot) -> int:
+        signal.set_wakeup_fd(-1)
+        for signum in MASTER_SIGNALS:
+            _signal(signum, signal.SIG_DFL)
+        for fd in self._pipe:
+            os.close(fd)
+        set_proctitle(f"worker [{self.app_spec}]")
+        sockets = self.sockets
+        if self.config.reuse_port:
+            sockets = [self._own_socket(sock) for sock in sockets]
+        worker = WorkerProcess(
+            age=age,
+            config=self.config,
+            sockets=sockets,
+            slot=slot,
+            app_spec=self.app_spec,
+            app=self.app,
+            hooks=self.hooks,
+        )
+        return worker.run()
+
+    def _own_socket(self, sock):
+        """With --reuse-port, a listening socket of this worker's own."""
+        if sock.family == getattr(__import__("socket"), "AF_UNIX", None):
+            return sock
+        own = bind(address_of(sock), self.config.backlog, reuse_port=True)
+        sock.close()
+        return own
+
+    def reap_workers(self) -> None:
+        while True:
+            try:
+                pid, status = _waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            worker = self.workers.pop(pid, None)
+            if worker is None:
+                continue
+            worker.slot.close()
+            self._worker_exited(worker, status)
+
+    def _worker_exited(self, worker: Worker, status: int) -> None:
+        if os.WIFSIGNALED(status):
+            how = f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+            code = None
+        else:
+            code = os.WEXITSTATUS(status)
+            how = f"exited with status {code}"
+        if worker.retiring or self.stop_deadline:
+            log.info("Worker %d %s (%s)", worker.pid, how, worker.reason or "stopping")
+            return
+        if code in (EXIT_APP_SPEC_ERROR, EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR):
+            if self.reload_started and worker.generation == self.generation:
+                log.error("Reload failed: the new worker %d could not load the app; the old workers keep serving", worker.pid)
+                self._cancel_reload()
+                return
+            log.error("Worker %d could not boot (%s); stopping", worker.pid, how)
+            self.exit_code = 2 if code == EXIT_APP_SPEC_ERROR else 1
+            self._begin_stop(signal.SIGQUIT, 1.0)
+            return
+        log.error("Worker %d %s; replacing it", worker.pid, how)
+
+    def retire(self, worker: Worker, reason: str, signum: int = signal.SIGTERM) -> None:
+        """Drain ``worker`` gracefully (a replacement is started by the loop)."""
+        if worker.retiring:
+            return
+        log.info("Recycling worker %d: %s", worker.pid, reason)
+        worker.retiring = True
+        worker.reason = reason
+        worker.kill_at = time.monotonic() + self.config.graceful_timeout + 2
+        self._kill(worker.pid, signum)
+
+    def murder_workers(self) -> None:
+        """Kill workers whose event loop stopped turning, and overdue retirees."""
+        now = time.monotonic()
+        timeout = self.config.timeout
+        for worker in list(self.workers.values()):
+            if worker.kill_at and now >= worker.kill_at:
+                log.warning("Worker %d did not exit in time; killing it", worker.pid)
+                worker.kill_at = 0.0
+                self._kill(worker.pid, signal.SIGKILL)
+                continue
+            if not timeout or worker.retiring and worker.reason.startswith("hung"):
+                continue
+            silent = now - worker.slot.last_beat
+            if silent > timeout:
+                log.error(
+                    "Worker %d is hung: its event loop has not turned for %.1f s (--timeout %.0f); "
+                    "its traceback follows, then it is killed",
+                    worker.pid,
+                    silent,
+                    timeout,
+                )
+                worker.retiring = True
+                worker.reason = f"hung for {silent:.1f} s"
+                worker.kill_at = now + KILL_AFTER_ABORT
+                self._kill(worker.pid, signal.SIGABRT)  # faulthandler prints the traceback
+
+    def check_memory(self) -> None:
+        limit = self.config.max_worker_memory
+        now = time.monotonic()
+        if not limit or now - self._last_memory_check < MEMORY_CHECK_INTERVAL:
+            return
+        self._last_memory_check = now
+        import psutil
+
+        for worker in list(self.workers.values()):
+            if worker.retiring:
+                continue
+            try:
+                rss = psutil.Process(worker.pid).memory_info().rss
+            except psutil.Error:
+                continue
+            if rss > limit:
+                self.retire(worker, f"RSS {rss / 2**20:.1f} MiB is over --max-worker-memory {limit / 2**20:.1f} MiB")
+
+    def manage_workers(self) -> None:
+        """Keep ``config.workers`` serving; adopt workers that recycle themselves."""
+        for worker in self.workers.values():
+            if not worker.retiring and worker.slot.state == DRAINING:
+                worker.retiring = True
+                worker.reason = "recycling itself (--max-requests)"
+                worker.kill_at = time.monotonic() + self.config.graceful_timeout + 2
+        if self.reload_started:
+            return
+        active = sorted((w for w in self.workers.values() if not w.retiring), key=lambda w: w.age)
+        for _ in range(self.config.workers - len(active)):
+            self.spawn_worker()
+        for worker in active[: max(0, len(active) - self.config.workers)]:
+            self.retire(worker, "fewer workers wanted (SIGTTOU)")
+        self._report_status()
+
+    def check_reload(self) -> None:
+        """Once every new worker serves, drain the old generation."""
+        if not self.reload_started:
+            return
+        new = [w for w in self.workers.values() if w.generation == self.generation and not w.retiring]
+        if len(new) >= self.config.workers and all(w.slot.state == READY for w in new):
+            for worker in list(self.workers.values()):
+                if worker.generation != self.generation:
+                    self.retire(worker, "replaced by a reload")
+            self.reload_started = 0.0
+            log.info("Reload complete: %d new workers serving", len(new))
+            self.notifier.ready(f"{len(new)} workers serving")
+            return
+        limit = max(self.config.timeout, 30.0)
+        if time.monotonic() - self.reload_started > limit:
+            log.error("Reload failed: the new workers did not start serving within %.0f s", limit)
+            self._cancel_reload()
+
+    def _cancel_reload(self) -> None:
+        for worker in list(self.workers.values()):
+            if worker.generation == self.generation:
+                self.retire(worker, "reload cancelled", signal.SIGQUIT)
+        self.generation += 1
+        self.reload_started = 0.0
+        self.notifier.ready("reload failed; the previous workers keep serving")
+
+    def check_ready(self) -> None:
+        if self.ready_announced:
+            return
+        serving = [w for w in self.workers.values() if not w.retiring and w.slot.state == READY]
+        if len(serving) >= self.config.workers:
+            self.ready_announced = True
+            log.info("Ready: %d workers serving", len(serving))
+            self.notifier.ready(f"{len(serving)} workers serving")
+            self.hooks.call("when_ready", self.config)
+
+    def _report_status(self) -> None:
+        serving = sum(1 for w in self.workers.values() if not w.retiring and w.slot.state == READY)
+        booting = sum(1 for w in self.workers.values() if w.slot.state == BOOTING)
+        status = f"{serving} workers serving, {booting} booting"
+        if status != self._last_status:
+            self._last_status = status
+            self.notifier.status(status)
+
+    # -- stopping -------------------------------------------------------------------
+
+    def _begin_stop(self, signum: int, timeout: float) -> None:
+        if not self.stop_deadline:
+            self.notifier.stopping()
+        self.stop_deadline = time.monotonic() + timeout + 1
+        self._signal_all(signum)
+
+    def _continue_stop(self) -> None:
+        if not self.workers:
+            if self.exit_code is None:
+                self.exit_code = 0
+            return
+        if time.monotonic() > self.stop_deadline:
+            for worker in self.workers.values():
+                log.warning("Worker %d still running at the stop deadline; killing it", worker.pid)
+                self._kill(worker.pid, signal.SIGKILL)
+            self.stop_deadline = time.monotonic() + 5  # then give up waiting
+
+    def _signal_all(self, signum: int) -> None:
+        for pid in list(self.workers):
+            self._kill(pid, signum)
+
+    def _kill(self, pid: int, signum: int) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def _shutdown(self) -> None:
+        for pid in list(self.workers):
+            self._kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while self.workers and time.monotonic() < deadline:
+            self.reap_workers()
+            time.sleep(0.01)
+        signal.set_wakeup_fd(-1)
+        for fd in self._pipe:
+            if fd >= 0:
+                os.close(fd)
+        self.notifier.close()

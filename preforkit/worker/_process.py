@@ -1,0 +1,182 @@
+"""The life of a forked worker process: boot, heartbeat, signals, drain, exit.
+
+Connection handling lives in ``_server.py``; this module is what gunicorn's
+``workers/base.py`` is to ``ggevent.py``: everything about the process.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import mmap
+import os
+import random
+import signal
+import struct
+import sys
+import time
+
+log = logging.getLogger("preforkit.error")
+
+# Exit statuses with a meaning for the master (gunicorn's WORKER_BOOT_ERROR /
+# APP_LOAD_ERROR): the master halts instead of respawning forever.
+EXIT_BOOT_ERROR = 3
+EXIT_APP_LOAD_ERROR = 4  # the app module raised while being imported
+EXIT_APP_SPEC_ERROR = 5  # MODULE:ATTR does not name a callable
+
+BOOTING, READY, DRAINING = 0, 1, 2
+_SLOT = struct.Struct("=dii")  # last heartbeat (CLOCK_MONOTONIC), state, spare
+
+# Signals the master handles; a new worker starts with the default action.
+MASTER_SIGNALS = (
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGCHLD,
+    signal.SIGWINCH,
+)
+
+
+class WorkerSlot:
+    """Shared memory between the master and one worker: heartbeat and state.
+
+    Made in the master before the fork; the worker writes it from its event
+    loop, so a stale heartbeat means the loop has stopped turning.
+    """
+
+    def __init__(self) -> None:
+        self._map = mmap.mmap(-1, _SLOT.size)
+        self.beat()
+
+    def beat(self, state: int | None = None) -> None:
+        if state is None:
+            state = self.state
+        _SLOT.pack_into(self._map, 0, time.monotonic(), state, 0)
+
+    @property
+    def last_beat(self) -> float:
+        return _SLOT.unpack_from(self._map, 0)[0]
+
+    @property
+    def state(self) -> int:
+        return _SLOT.unpack_from(self._map, 0)[1]
+
+    def close(self) -> None:
+        self._map.close()
+
+
+class WorkerProcess:
+    """Runs in the child after ``fork``; ``run()`` returns the exit status."""
+
+    def __init__(self, *, age: int, config, sockets, slot: WorkerSlot, app_spec: str, app=None, hooks=None) -> None:
+        self.age = age  # 1 for the first worker ever spawned, 2 for the next...
+        self.pid = os.getpid()
+        self.config = config
+        self.sockets = sockets
+        self.slot = slot
+        self.app_spec = app_spec
+        self.app = app  # already imported with --preload
+        self.hooks = hooks
+        self.server = None
+
+    def run(self) -> int:
+        for signum in MASTER_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        # SIGABRT from the master (hung worker) prints where each thread is stuck.
+        faulthandler.enable(file=sys.stderr, all_threads=True)
+        try:
+            import gevent
+
+            gevent.reinit()
+            if self.config.monkey_patch:
+                from gevent import monkey
+
+                if not monkey.is_module_patched("socket"):
+                    monkey.patch_all()
+            self._hook("post_fork")
+        except Exception:
+            log.exception("Worker %d failed to boot", self.pid)
+            return EXIT_BOOT_ERROR
+        app = self.app
+        if app is None:
+            from ._app import AppLoadError, load_app, resolve_interface
+
+            try:
+                app = load_app(self.app_spec)
+            except AppLoadError as exc:
+                print(f"Error: {exc}", file=sys.stderr)
+                return EXIT_APP_SPEC_ERROR
+            except BaseException:
+                log.exception("Worker %d: error while importing the application %s", self.pid, self.app_spec)
+                return EXIT_APP_LOAD_ERROR
+            interface = resolve_interface(app, self.config.interface)
+            log.info("Worker %d: using the %s interface for %s", self.pid, interface, self.app_spec)
+            if interface == "wsgi":
+                from .wsgi import WSGIAdapter
+
+                app = WSGIAdapter(app)
+        return self._serve(app)
+
+    def _serve(self, app) -> int:
+        import gevent
+
+        from ._server import WorkerServer
+
+        config = self.config
+        server = self.server = WorkerServer(app, config, self.sockets)
+        if config.max_requests:
+            server.max_requests = config.max_requests + random.randint(0, config.max_requests_jitter)
+            server.on_max_requests = self._recycle
+        gevent.signal_handler(signal.SIGTERM, self._graceful_stop)
+        gevent.signal_handler(signal.SIGINT, self._fast_stop)
+        gevent.signal_handler(signal.SIGQUIT, self._fast_stop)
+        gevent.signal_handler(signal.SIGUSR1, self._reopen_logs)
+        self._hook("post_worker_init")
+        self.slot.beat(READY)
+        beat = gevent.spawn(self._heartbeat)
+        try:
+            server.serve_forever()
+        finally:
+            beat.kill(block=False)
+            self._hook("worker_exit")
+        return 0
+
+    def _heartbeat(self) -> None:
+        import gevent
+
+        interval = min(1.0, (self.config.timeout or 4) / 4)
+        slot = self.slot
+        while True:
+            slot.beat()
+            gevent.sleep(interval)
+
+    def _graceful_stop(self) -> None:
+        """SIGTERM: stop accepting, finish requests in flight, then exit."""
+        import gevent
+
+        self.slot.beat(DRAINING)
+        gevent.spawn(self.server.stop, self.config.graceful_timeout, idle_grace=1.0)
+
+    def _fast_stop(self) -> None:
+        """SIGINT / SIGQUIT: exit now."""
+        self._hook("worker_exit")
+        os._exit(0)
+
+    def _recycle(self, reason: str) -> None:
+        log.info("Worker %d recycling: %s", self.pid, reason)
+        self._graceful_stop()
+
+    def _reopen_logs(self) -> None:
+        """SIGUSR1: reopen the access log (after rotation)."""
+        if self.server is not None and self.server.access_log is not None:
+            self.server.access_log.reopen()
+
+    def _hook(self, name: str) -> None:
+        if self.hooks is not None:
+            self.hooks.call(name, self.config, self)
