@@ -28,6 +28,7 @@ setup(
             "ruff>=0.5",
         ],
         "bench": ["gunicorn>=21", "uvicorn[standard]>=0.30", "granian>=1.5"],
+        "proctitle": ["setproctitle>=1.3"],
     },
     entry_points={"console_scripts": ["preforkit = preforkit.cli:main"]},
     classifiers=[

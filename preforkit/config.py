@@ -294,7 +294,7 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         parse_hook,
         None,
-        "Hook (config file or environment only), MODULE:FUNCTION called in the master before the sockets are bound: fn(config).",
+        "Hook MODULE:FUNCTION, fn(config), run in the master before the sockets are bound.",
         section="hooks",
     ),
     Setting(
@@ -302,7 +302,7 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         parse_hook,
         None,
-        "Hook (config file or environment only), MODULE:FUNCTION called in the master once every worker serves: fn(config).",
+        "Hook MODULE:FUNCTION, fn(config), run in the master once every worker serves.",
         section="hooks",
     ),
     Setting(
@@ -310,7 +310,7 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         parse_hook,
         None,
-        "Hook (config file or environment only), MODULE:FUNCTION called in a new worker right after the fork: fn(config, worker).",
+        "Hook MODULE:FUNCTION, fn(config, worker), run in a new worker right after the fork.",
         section="hooks",
     ),
     Setting(
@@ -318,7 +318,7 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         parse_hook,
         None,
-        "Hook (config file or environment only), MODULE:FUNCTION called in a worker after the app is loaded: fn(config, worker).",
+        "Hook MODULE:FUNCTION, fn(config, worker), run in a worker once the app is loaded.",
         section="hooks",
     ),
     Setting(
@@ -326,7 +326,7 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         parse_hook,
         None,
-        "Hook (config file or environment only), MODULE:FUNCTION called in a worker just before it exits: fn(config, worker).",
+        "Hook MODULE:FUNCTION, fn(config, worker), run in a worker just before it exits.",
         section="hooks",
     ),
     Setting(
@@ -334,7 +334,7 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         parse_hook,
         None,
-        "Hook (config file or environment only), MODULE:FUNCTION called in the master on SIGHUP, after the config is re-read: fn(config).",
+        "Hook MODULE:FUNCTION, fn(config), run in the master on SIGHUP after the config is re-read.",
         section="hooks",
     ),
     Setting(

@@ -42,6 +42,22 @@ MEMORY_CHECK_INTERVAL = 2.0
 KILL_AFTER_ABORT = 2.0  # seconds between SIGABRT (traceback) and SIGKILL
 
 
+def _fork_function():
+    """os.fork, or gevent's fork when --preload has monkey-patched the master.
+
+    A patched master must fork through gevent (``fork_gevent``), which
+    prepares the child's hub and threading state; a plain ``os.fork`` would
+    leave the child's patched threading module stuck.  gevent's own child
+    watchers are not wanted: the master reaps with ``waitpid`` itself.
+    """
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("threading"):
+        from gevent.os import fork_gevent
+
+        return fork_gevent
+    return _fork
+
+
 @dataclass
 class Worker:
     """The master's record of one worker process."""
@@ -200,7 +216,7 @@ class Arbiter:
         age, generation = self.spawned, self.generation
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = _fork()
+        pid = _fork_function()()
         if pid == 0:  # the worker
             code = EXIT_BOOT_ERROR
             try:
@@ -273,7 +289,9 @@ class Arbiter:
             return
         if code in (EXIT_APP_SPEC_ERROR, EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR):
             if self.reload_started and worker.generation == self.generation:
-                log.error("Reload failed: the new worker %d could not load the app; the old workers keep serving", worker.pid)
+                log.error(
+                    "Reload failed: the new worker %d could not load the app; the old workers keep serving", worker.pid
+                )
                 self._cancel_reload()
                 return
             log.error("Worker %d could not boot (%s); stopping", worker.pid, how)
@@ -302,7 +320,7 @@ class Arbiter:
                 worker.kill_at = 0.0
                 self._kill(worker.pid, signal.SIGKILL)
                 continue
-            if not timeout or worker.retiring and worker.reason.startswith("hung"):
+            if not timeout or (worker.retiring and worker.reason.startswith("hung")):
                 continue
             silent = now - worker.slot.last_beat
             if silent > timeout:

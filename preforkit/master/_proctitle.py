@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 PR_SET_NAME = 15
 
@@ -25,7 +24,10 @@ def set_proctitle(role: str) -> None:
 
 def _set_comm(name: str) -> None:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # CDLL(None) is the running program, which links libc; unlike
+        # ctypes.util.find_library it starts no subprocess (which would hang
+        # in a freshly forked, monkey-patched worker).
+        libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
     except (OSError, AttributeError):
         pass

@@ -54,7 +54,8 @@ def run(app_spec: str, config, reload_config=None) -> int:
     setup_logging(config.log_level)
     module, sep, attr = app_spec.partition(":")
     if not (module and sep and attr):
-        print(f"Error: {app_spec!r} is not of the form MODULE:ATTR (for example examples.hello:handler)", file=sys.stderr)
+        example = "for example examples.hello:handler"
+        print(f"Error: {app_spec!r} is not of the form MODULE:ATTR ({example})", file=sys.stderr)
         return EXIT_USAGE
     if config.chdir:
         try:
