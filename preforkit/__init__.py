@@ -3,5 +3,6 @@
 __version__ = "0.1.0"
 
 from ._api import Server, run_server, serve
+from .worker import AsyncResponse, Responder, async_response
 
-__all__ = ["Server", "__version__", "run_server", "serve"]
+__all__ = ["AsyncResponse", "Responder", "Server", "__version__", "async_response", "run_server", "serve"]

@@ -172,6 +172,14 @@ def test_port_applies_to_binds_without_one(bind, port, expected):
 
 def test_public_exports():
     """The public surface is pinned: changing it must be deliberate."""
-    assert preforkit.__all__ == ["Server", "__version__", "run_server", "serve"]
+    assert preforkit.__all__ == [
+        "AsyncResponse",
+        "Responder",
+        "Server",
+        "__version__",
+        "async_response",
+        "run_server",
+        "serve",
+    ]
     for name in preforkit.__all__:
         assert hasattr(preforkit, name)

@@ -1,14 +1,20 @@
 """One worker process: gevent hub, accept loop, connection greenlets, dispatch."""
 
 from ._app import AppLoadError, load_app, resolve_interface
+from ._async import AsyncResponse, Responder, async_response
 from ._body import ClientDisconnected, RequestBody
+from ._response import FileRange
 from ._server import WorkerServer
 
 __all__ = [
     "AppLoadError",
+    "AsyncResponse",
     "ClientDisconnected",
+    "FileRange",
     "RequestBody",
+    "Responder",
     "WorkerServer",
+    "async_response",
     "load_app",
     "resolve_interface",
 ]

@@ -12,6 +12,7 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
+import gevent
 from gevent import Timeout, get_hub
 
 from ..http import (
@@ -28,6 +29,7 @@ from ..http import (
     normalize_headers,
     serialize_head,
 )
+from ._async import STOPPING_RESPONSE, AsyncResponse, Responder
 from ._body import ClientDisconnected, RequestBody
 from ._response import BadResponse, prepare_body
 
@@ -40,6 +42,10 @@ RECV_SIZE = 65536
 # After a response, up to this much unread request body is discarded so the
 # connection can be reused; a larger remainder closes the connection instead.
 MAX_DRAIN = 1024 * 1024
+# While a response is pending, pipelined bytes are buffered up to this much;
+# beyond it the connection stops reading until the response is sent.
+HELD_BUFFER_LIMIT = 65536
+HELD = object()  # _serve_one's answer when the connection waits for an async response
 GATEWAY_TIMEOUT = {"status": 504, "headers": {"Content-Type": "text/plain"}, "body": b"Gateway Timeout\n"}
 INTERNAL_ERROR = {"status": 500, "headers": {"Content-Type": "text/plain"}, "body": b"Internal Server Error\n"}
 
@@ -54,15 +60,19 @@ class Connection:
     """
 
     __slots__ = (
+        "_held",
         "_hub",
         "_read_watcher",
         "_write_watcher",
         "buffer",
+        "closed",
         "closing",
         "fd",
+        "held",
         "idle",
         "local",
         "peer",
+        "responder",
         "server",
         "sock",
         "waiting_since",
@@ -78,6 +88,10 @@ class Connection:
         self.idle = True  # between requests, nothing received yet
         self.closing = False
         self.waiting_since = 0.0  # when the current I/O wait began; 0 when not waiting
+        self.held = False  # parked, waiting for an async response (no greenlet)
+        self.closed = False
+        self.responder = None
+        self._held = None  # (head, request, keep_alive, started) of the held request
         self._hub = get_hub()
         self._read_watcher = None
         self._write_watcher = None
@@ -171,17 +185,24 @@ class Connection:
     # -- the request loop ---------------------------------------------------------
 
     def run(self) -> None:
+        """Serve requests until the connection closes or parks (async response)."""
         try:
-            while self._serve_one():
-                pass
+            while True:
+                result = self._serve_one()
+                if result is HELD:
+                    return
+                if not result:
+                    break
         except (ConnectionError, ClientDisconnected):
             pass
         except OSError as exc:
             log.debug("connection error from %s: %s", self.peer, exc)
-        finally:
-            self.close()
+        self.close()
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         for watcher in (self._read_watcher, self._write_watcher):
             if watcher is not None:
                 watcher.close()
@@ -190,6 +211,90 @@ class Connection:
             self.sock.close()
         except OSError:
             pass
+        self.server.connection_closed(self)
+
+    # -- async responses ----------------------------------------------------------
+
+    def _hold(self, head, request, body, response: AsyncResponse, keep_alive: bool, started: float):
+        """Call ``fn(respond)``; park the connection unless it answered at once."""
+        if body is not None and not body.done:
+            try:
+                if not keep_alive or not body.drain(MAX_DRAIN):
+                    keep_alive = False
+            except ProtocolError:
+                keep_alive = False
+        responder = self.responder = Responder(self, response.transforms)
+        self._held = (head, request, keep_alive, started)
+        try:
+            response.fn(responder)
+        except Exception:
+            log.exception("Error in the async response function for %s %s", head.method, head.target)
+            responder(INTERNAL_ERROR)
+        early = responder._take_early_response()
+        if early is not None:
+            return self._finish_held(responder._finish(early))
+        if not self.held:
+            return HELD  # answered from another thread meanwhile: resume() is on its way
+        if response.timeout is not None:
+            responder._start_timer(response.timeout, response.timeout_response)
+        watcher = self._read_watcher
+        if watcher is None:
+            watcher = self._read_watcher = self._hub.loop.io(self.fd, 1)
+        watcher.start(self._readable_while_held)
+        self.server.connection_parked(self)
+        return HELD
+
+    def _readable_while_held(self) -> None:
+        """In the hub: the client sent more (pipelining) or went away."""
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.buffer += data
+            if len(self.buffer) > HELD_BUFFER_LIMIT:
+                self._read_watcher.stop()  # backpressure until the response is sent
+            return
+        self._read_watcher.stop()
+        if self.responder is not None and self.responder._client_gone():
+            self.close()
+
+    def resume(self, response: dict) -> None:
+        """In a new greenlet: send the async response, then serve on."""
+        self.held = False
+        if self.closed:
+            return
+        if self._read_watcher is not None:
+            self._read_watcher.stop()
+        self.server.connection_resumed(self)
+        try:
+            if self._finish_held(response):
+                self.run()
+                return
+        except (ConnectionError, ClientDisconnected):
+            pass
+        except OSError as exc:
+            log.debug("connection error from %s: %s", self.peer, exc)
+        self.close()
+
+    def _finish_held(self, response: dict) -> bool:
+        head, request, keep_alive, started = self._held
+        self._held = None
+        self.responder = None
+        status, sent, keep_alive = self._write_response(head, response, keep_alive and not self.closing)
+        server = self.server
+        server.request_done()
+        if server.access_log is not None:
+            server.access_log.log(request, head, status, sent, started)
+        return keep_alive
+
+    def stop_held(self) -> None:
+        """The worker stops: run on_close and answer 503 (then close)."""
+        self.closing = True
+        if self.responder is not None and self.responder._client_gone():
+            gevent.spawn(self.resume, STOPPING_RESPONSE)
 
     def _read_head(self):
         buffer = self.buffer
@@ -243,6 +348,8 @@ class Connection:
             if timer is not None:
                 timer.close()
         keep_alive = head.keep_alive and not self.closing
+        if type(response) is AsyncResponse:
+            return self._hold(head, request, body, response, keep_alive, started)
         if keep_alive and body is not None and not body.can_drain(MAX_DRAIN):
             keep_alive = False  # say so now: the unread body cannot be skipped
         status, sent, keep_alive = self._write_response(head, response, keep_alive)

@@ -11,6 +11,20 @@ class BadResponse(Exception):
     """The application returned something that is not a valid response."""
 
 
+class FileRange:
+    """A body that is ``length`` bytes of an open binary ``file`` from ``offset``.
+
+    Sent with sendfile like a whole file; the file is closed afterwards.
+    """
+
+    __slots__ = ("file", "length", "offset")
+
+    def __init__(self, file, offset: int, length: int) -> None:
+        self.file = file
+        self.offset = offset
+        self.length = length
+
+
 def prepare_body(response) -> tuple[int, object, object, int | None]:
     """Check ``response`` and return ``(status, headers, body, length)``.
 
@@ -35,6 +49,9 @@ def prepare_body(response) -> tuple[int, object, object, int | None]:
     if isinstance(body, (bytearray, memoryview)):
         data = bytes(body)
         return status, headers, data, len(data)
+    if type(body) is FileRange:
+        body.file.seek(body.offset)
+        return status, headers, body.file, body.length
     if isinstance(body, pathlib.PurePath):
         try:
             file = open(body, "rb")  # noqa: SIM115 - closed after sending

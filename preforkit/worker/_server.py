@@ -107,12 +107,23 @@ class WorkerServer:
     def _run(self, connection: Connection) -> None:
         try:
             connection.run()
-        finally:
-            del self.connections[connection]
-            if len(self.connections) < self.config.worker_connections:
-                self._below_limit.set()
-            if self.stopping and not self.connections:
-                self._stopped.set()
+        except BaseException:
+            connection.close()
+            raise
+
+    def connection_closed(self, connection: Connection) -> None:
+        self.connections.pop(connection, None)
+        if len(self.connections) < self.config.worker_connections:
+            self._below_limit.set()
+        if self.stopping and not self.connections:
+            self._stopped.set()
+
+    def connection_parked(self, connection: Connection) -> None:
+        """The connection waits for an async response: no greenlet serves it."""
+        self.connections[connection] = None
+
+    def connection_resumed(self, connection: Connection) -> None:
+        self.connections[connection] = gevent.getcurrent()
 
     def request_done(self) -> None:
         """Count a served request; past ``max_requests`` the worker recycles."""
@@ -161,13 +172,18 @@ class WorkerServer:
             listener.close()
         for connection in list(self.connections):
             connection.closing = True
-            if connection.idle and idle_grace <= 0:
+            if connection.held:
+                connection.stop_held()
+            elif connection.idle and idle_grace <= 0:
                 connection.abort()
         if not self.connections:
             self._stopped.set()
         if not self._stopped.wait(timeout):
             log.warning("Cutting %d connections still busy after %.1f s", len(self.connections), timeout)
-            gevent.killall(list(self.connections.values()), block=True, timeout=1)
+            greenlets = [greenlet for greenlet in self.connections.values() if greenlet is not None]
+            gevent.killall(greenlets, block=True, timeout=1)
+            for connection in list(self.connections):
+                connection.close()
         self._stopped.set()
         gevent.killall(self._greenlets, block=False)
         if self.access_log is not None:
