@@ -55,10 +55,7 @@ def _header(response: dict, name: str):
 
 def _with_header(response: dict, name: str, value) -> dict:
     headers = response.get("headers") or {}
-    if isinstance(headers, dict):
-        headers = {**headers, name: value}
-    else:
-        headers = [*headers, (name, value)]
+    headers = {**headers, name: value} if isinstance(headers, dict) else [*headers, (name, value)]
     return {**response, "headers": headers}
 
 
@@ -257,7 +254,7 @@ def _file_response(request: dict, file, stat, path: pathlib.Path) -> dict:
         return {"status": 304, "headers": {"ETag": etag, "Last-Modified": last_modified}}
     range_header = request_headers.get("range")
     if_range = request_headers.get("if-range")
-    if range_header and (if_range is None or if_range == etag or if_range == last_modified):
+    if range_header and (if_range is None or if_range in (etag, last_modified)):
         span = _parse_range(range_header, size)
         if span == "unsatisfiable":
             file.close()

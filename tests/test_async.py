@@ -65,7 +65,7 @@ def connect(port: int) -> socket.socket:
 
 
 def test_thousand_long_polls_one_broadcast(serve):
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
     registry = Registry()
     server = serve(poll_app(registry))
