@@ -224,6 +224,10 @@ class Connection:
             except ProtocolError:
                 keep_alive = False
         responder = self.responder = Responder(self, response.transforms)
+        if self.server.access_log is None:
+            # Keep only what writing the response needs: a parked connection
+            # should not pin the request's headers in memory.
+            head, request = _HeadSummary(head.method, head.http_version, head.target), None
         self._held = (head, request, keep_alive, started)
         try:
             response.fn(responder)
@@ -479,6 +483,17 @@ class Connection:
             log.error("Response to %s %s: Content-Length %s but %d bytes sent", head.method, head.target, length, sent)
             return status, sent, False
         return status, sent, keep_alive
+
+
+class _HeadSummary:
+    """What writing a held response needs of its request head."""
+
+    __slots__ = ("http_version", "method", "target")
+
+    def __init__(self, method: str, http_version: str, target: str) -> None:
+        self.method = method
+        self.http_version = http_version
+        self.target = target
 
 
 def _close_body(body) -> None:
