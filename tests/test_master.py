@@ -358,3 +358,57 @@ def test_systemd_units_verify(tmp_path):
     ]  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert not problems, result.stderr
+
+
+def test_usr1_reopens_the_access_log(cli_server, tmp_path):
+    log = tmp_path / "access.log"
+    server = cli_server(APP, "-b", "127.0.0.1:0", "--access-log", str(log))
+    assert server.wait_for("Ready: 1 workers")
+    requests.get(f"http://127.0.0.1:{server.port}/before", timeout=5)
+    rotated = tmp_path / "access.log.1"
+    log.rename(rotated)  # what logrotate does
+    start = len(server.lines)
+    server.signal(signal.SIGUSR1)
+    assert server.wait_for("Reopened the access log", start=start)
+    requests.get(f"http://127.0.0.1:{server.port}/after", timeout=5)
+    server.stop()
+    assert "/before" in rotated.read_text()
+    assert "/after" in log.read_text()
+    assert "/after" not in rotated.read_text()
+
+
+def test_ipv6_and_inherited_fd(cli_server):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    server = cli_server(APP, "-b", "[::1]:0")
+    match = server.wait_for(r"Listening at http://\[::1\]:(\d+)")
+    port = int(match.split("]:")[1].split()[0])
+    with socket.create_connection(("::1", port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n")
+        assert b"200 OK" in sock.recv(4096)
+
+    inherited = socket.socket()
+    inherited.bind(("127.0.0.1", 0))
+    inherited.listen(16)
+    port = inherited.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "preforkit", APP, "-b", f"fd://{inherited.fileno()}"],
+        cwd=ROOT, pass_fds=[inherited.fileno()], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        line = ""
+        for _ in range(20):
+            line = process.stdout.readline()
+            if "Ready" in line or not line:
+                break
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+    finally:
+        inherited.close()
+        process.terminate()
+        process.communicate(timeout=20)

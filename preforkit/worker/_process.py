@@ -176,6 +176,7 @@ class WorkerProcess:
         """SIGUSR1: reopen the access log (after rotation)."""
         if self.server is not None and self.server.access_log is not None:
             self.server.access_log.reopen()
+            log.info("Worker %d: Reopened the access log", self.pid)
 
     def _hook(self, name: str) -> None:
         if self.hooks is not None:
