@@ -170,13 +170,13 @@ def test_ttin_ttou_change_worker_count(cli_server):
     assert server.wait_for("fewer workers wanted", count=2)
     assert wait_until(lambda: len(workers_of(server)) == 1)
     server.signal(signal.SIGTTOU)
-    assert server.wait_for("SIGTTOU: 1 workers", count=2)
+    assert server.wait_for("SIGTTOU: 1 worker", count=2)
     assert len(workers_of(server)) == 1
 
 
 def test_stuck_worker_traceback_and_replacement(cli_server):
     server = cli_server(APP, "-b", "127.0.0.1:0", "-w", "1", "--timeout", "2")
-    assert server.wait_for("Ready: 1 workers")
+    assert server.wait_for("Ready: 1 worker serving")
     old = workers_of(server)
     try:
         requests.get(f"http://127.0.0.1:{server.port}/stuck", timeout=10)
@@ -272,7 +272,7 @@ def test_hooks_from_config_file(cli_server, tmp_path):
     names = ["on_starting", "when_ready", "post_fork", "post_worker_init", "worker_exit", "on_reload"]
     config.write_text("".join(f'{name} = "tests.fixtures.hooks:{name}"\n' for name in names))
     server = cli_server(APP, "-b", "127.0.0.1:0", "--config", str(config), env={"HOOK_LOG": str(log)})
-    assert server.wait_for("Ready: 1 workers")
+    assert server.wait_for("Ready: 1 worker serving")
     server.signal(signal.SIGHUP)
     assert server.wait_for("Reload complete")
     server.stop()
@@ -363,7 +363,7 @@ def test_systemd_units_verify(tmp_path):
 def test_usr1_reopens_the_access_log(cli_server, tmp_path):
     log = tmp_path / "access.log"
     server = cli_server(APP, "-b", "127.0.0.1:0", "--access-log", str(log))
-    assert server.wait_for("Ready: 1 workers")
+    assert server.wait_for("Ready: 1 worker serving")
     requests.get(f"http://127.0.0.1:{server.port}/before", timeout=5)
     rotated = tmp_path / "access.log.1"
     log.rename(rotated)  # what logrotate does

@@ -58,6 +58,10 @@ def _fork_function():
     return _fork
 
 
+def _workers(count: int, adjective: str = "") -> str:
+    return f"{count} {adjective}worker{'' if count == 1 else 's'}"
+
+
 @dataclass
 class Worker:
     """The master's record of one worker process."""
@@ -101,7 +105,7 @@ class Arbiter:
         set_proctitle(f"master [{self.app_spec}]")
         self._install_signals()
         addresses = ", ".join(describe(sock) for sock in self.sockets)
-        log.info("Listening at %s (master pid %d, %d workers)", addresses, os.getpid(), self.config.workers)
+        log.info("Listening at %s (master pid %d, %s)", addresses, os.getpid(), _workers(self.config.workers))
         try:
             self.manage_workers()
             while self.exit_code is None:
@@ -190,13 +194,13 @@ class Arbiter:
     def handle_ttin(self) -> None:
         """SIGTTIN: one more worker."""
         self.config.set("workers", self.config.workers + 1, "SIGTTIN")
-        log.info("SIGTTIN: %d workers", self.config.workers)
+        log.info("SIGTTIN: %s", _workers(self.config.workers))
 
     def handle_ttou(self) -> None:
         """SIGTTOU: one worker fewer (never below one)."""
         if self.config.workers > 1:
             self.config.set("workers", self.config.workers - 1, "SIGTTOU")
-        log.info("SIGTTOU: %d workers", self.config.workers)
+        log.info("SIGTTOU: %s", _workers(self.config.workers))
 
     def handle_usr1(self) -> None:
         """SIGUSR1: reopen log files (the workers reopen their access logs)."""
@@ -380,8 +384,8 @@ class Arbiter:
                 if worker.generation != self.generation:
                     self.retire(worker, "replaced by a reload")
             self.reload_started = 0.0
-            log.info("Reload complete: %d new workers serving", len(new))
-            self.notifier.ready(f"{len(new)} workers serving")
+            log.info("Reload complete: %s serving", _workers(len(new), "new "))
+            self.notifier.ready(f"{_workers(len(new))} serving")
             return
         limit = max(self.config.timeout, 30.0)
         if time.monotonic() - self.reload_started > limit:
@@ -402,14 +406,14 @@ class Arbiter:
         serving = [w for w in self.workers.values() if not w.retiring and w.slot.state == READY]
         if len(serving) >= self.config.workers:
             self.ready_announced = True
-            log.info("Ready: %d workers serving", len(serving))
-            self.notifier.ready(f"{len(serving)} workers serving")
+            log.info("Ready: %s serving", _workers(len(serving)))
+            self.notifier.ready(f"{_workers(len(serving))} serving")
             self.hooks.call("when_ready", self.config)
 
     def _report_status(self) -> None:
         serving = sum(1 for w in self.workers.values() if not w.retiring and w.slot.state == READY)
         booting = sum(1 for w in self.workers.values() if w.slot.state == BOOTING)
-        status = f"{serving} workers serving, {booting} booting"
+        status = f"{_workers(serving)} serving, {booting} booting"
         if status != self._last_status:
             self._last_status = status
             self.notifier.status(status)
