@@ -128,8 +128,5 @@ def _unix_socket_in_use(path: str) -> bool:
 
 def describe(sock: socket.socket) -> str:
     """``http://127.0.0.1:8000`` or ``unix:/path`` for the startup line."""
-    address = sock.getsockname()
-    if isinstance(address, tuple):
-        host = f"[{address[0]}]" if sock.family == socket.AF_INET6 else address[0]
-        return f"http://{host}:{address[1]}"
-    return f"unix:{address}"
+    address = address_of(sock)
+    return address if address.startswith("unix:") else "http://" + address

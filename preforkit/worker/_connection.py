@@ -112,14 +112,9 @@ class Connection:
                 return sock.recv(RECV_SIZE)
             except BlockingIOError:
                 pass
-            watcher = self._read_watcher
-            if watcher is None:
-                watcher = self._read_watcher = self._hub.loop.io(self.fd, 1)
-            self.waiting_since = time.monotonic()
-            try:
-                self._hub.wait(watcher)
-            finally:
-                self.waiting_since = 0.0
+            if self._read_watcher is None:
+                self._read_watcher = self._hub.loop.io(self.fd, 1)
+            self._wait(self._read_watcher)
 
     def sendall(self, data) -> None:
         try:
@@ -137,9 +132,12 @@ class Connection:
                 pass
 
     def _wait_writable(self) -> None:
-        watcher = self._write_watcher
-        if watcher is None:
-            watcher = self._write_watcher = self._hub.loop.io(self.fd, 2)
+        if self._write_watcher is None:
+            self._write_watcher = self._hub.loop.io(self.fd, 2)
+        self._wait(self._write_watcher)
+
+    def _wait(self, watcher) -> None:
+        """Park this greenlet until ``watcher`` fires; the sweeper sees how long."""
         self.waiting_since = time.monotonic()
         try:
             self._hub.wait(watcher)
