@@ -27,13 +27,9 @@ def _config(options: dict[str, Any]) -> Config:
 
 
 def _adapt(handler, config: Config):
-    from .worker import resolve_interface
+    from .worker._app import prepare_app
 
-    if resolve_interface(handler, config.interface) == "wsgi":
-        from .worker.wsgi import WSGIAdapter
-
-        return WSGIAdapter(handler)
-    return handler
+    return prepare_app(handler, config.interface)[0]
 
 
 class Server:

@@ -338,6 +338,25 @@ SETTINGS: tuple[Setting, ...] = (
         section="hooks",
     ),
     Setting(
+        "root_path",
+        ("--root-path",),
+        parse_str,
+        "",
+        "URL prefix the app is mounted under behind a proxy: WSGI SCRIPT_NAME, stripped from PATH_INFO.",
+        section="app",
+        metavar="PATH",
+    ),
+    Setting(
+        "forwarded_allow_ips",
+        ("--forwarded-allow-ips",),
+        parse_str_list,
+        ["127.0.0.1", "::1"],
+        "Proxy addresses whose X-Forwarded-For/-Proto and Forwarded headers set the client address and scheme; "
+        "'*' trusts every peer.",
+        section="app",
+        metavar="IPS",
+    ),
+    Setting(
         "worker_connections",
         ("--worker-connections",),
         at_least(parse_int, 1),

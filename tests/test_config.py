@@ -27,6 +27,8 @@ SAMPLE = {
     "log_level": ("debug", "debug"),
     "server_header": ("x", "x"),
     "preload": ("true", True),
+    "root_path": ("/app", "/app"),
+    "forwarded_allow_ips": ("10.0.0.1,10.0.0.2", ["10.0.0.1", "10.0.0.2"]),
     "timeout": ("5", 5.0),
     "graceful_timeout": ("7", 7.0),
     "request_timeout": ("1.5", 1.5),

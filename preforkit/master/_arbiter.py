@@ -220,7 +220,14 @@ class Arbiter:
         age, generation = self.spawned, self.generation
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = _fork_function()()
+        # Block our signals across the fork: the child must not run the
+        # master's handlers in the moment before it resets them.
+        signal.pthread_sigmask(signal.SIG_BLOCK, MASTER_SIGNALS)
+        try:
+            pid = _fork_function()()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
+            raise
         if pid == 0:  # the worker
             code = EXIT_BOOT_ERROR
             try:
@@ -235,6 +242,7 @@ class Arbiter:
                 os._exit(code)
         worker = Worker(pid=pid, age=age, generation=generation, slot=slot)
         self.workers[pid] = worker
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
         log.info("Booting worker %d (age %d)", pid, age)
         return worker
 
@@ -242,6 +250,7 @@ class Arbiter:
         signal.set_wakeup_fd(-1)
         for signum in MASTER_SIGNALS:
             _signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
         for fd in self._pipe:
             os.close(fd)
         set_proctitle(f"worker [{self.app_spec}]")

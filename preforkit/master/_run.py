@@ -48,7 +48,7 @@ def bind_sockets(config) -> list[socket.socket]:
 
 def run(app_spec: str, config, reload_config=None) -> int:
     """Serve ``app_spec`` with ``config`` under a master; returns the exit status."""
-    from ..worker._app import AppLoadError, Hooks, load_app, resolve_interface
+    from ..worker._app import AppLoadError, Hooks, load_app, prepare_app
     from ._arbiter import Arbiter
 
     setup_logging(config.log_level)
@@ -95,12 +95,8 @@ def run(app_spec: str, config, reload_config=None) -> int:
             except BaseException:
                 log.exception("Error while importing the application %s", app_spec)
                 return 1
-            interface = resolve_interface(app, config.interface)
+            app, interface = prepare_app(app, config.interface)
             log.info("Using the %s interface for %s (preloaded)", interface, app_spec)
-            if interface == "wsgi":
-                from ..worker.wsgi import WSGIAdapter
-
-                app = WSGIAdapter(app)
         arbiter = Arbiter(app_spec, config, sockets, reload_config=reload_config, app=app)
         return arbiter.run()
     finally:

@@ -43,12 +43,12 @@ class AccessLog:
             return cls(sys.stdout, fmt or COMBINED, owned=False)
         return cls(open(target, "a", buffering=1, encoding="utf-8"), fmt or COMBINED, owned=True)
 
-    def log(self, request: dict, head, status: int, sent: int, started: float) -> None:
+    def log(self, remote_addr: str, head, status: int, sent: int, started: float) -> None:
         elapsed = time.time() - started
-        headers = request["headers"]
+        headers = head.headers
         query = head.query
         atoms = _Atoms(
-            h=request["remote_addr"] or "-",
+            h=remote_addr or "-",
             t=time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(started)),
             r=f"{head.method} {head.target} {head.protocol}",
             m=head.method,

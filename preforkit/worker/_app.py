@@ -42,6 +42,16 @@ def load_app(spec: str):
     return target
 
 
+def prepare_app(app, interface: str = "auto"):
+    """``(callable the worker serves, "ring" or "wsgi")``: a WSGI app is wrapped."""
+    resolved = resolve_interface(app, interface)
+    if resolved == "wsgi":
+        from .wsgi import WSGIAdapter
+
+        app = WSGIAdapter(app)
+    return app, resolved
+
+
 def resolve_interface(app, interface: str = "auto") -> str:
     """``ring`` or ``wsgi``: the given one, or guessed from the signature.
 

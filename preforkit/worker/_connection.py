@@ -31,7 +31,9 @@ from ..http import (
 )
 from ._async import STOPPING_RESPONSE, AsyncResponse, Responder
 from ._body import ClientDisconnected, RequestBody
+from ._proxy import forwarded_client
 from ._response import BadResponse, prepare_body
+from .wsgi import make_environ
 
 if TYPE_CHECKING:
     from ._server import WorkerServer
@@ -75,6 +77,7 @@ class Connection:
         "responder",
         "server",
         "sock",
+        "trusted",
         "waiting_since",
     )
 
@@ -84,6 +87,8 @@ class Connection:
         self.peer = peer
         self.server = server
         self.local = local  # (host, port, scheme) of the listener
+        # A unix-socket peer is a proxy on this host; a TCP peer must be listed.
+        self.trusted = peer[0] in server.trusted_proxies if isinstance(peer, tuple) else True
         self.buffer = bytearray()
         self.idle = True  # between requests, nothing received yet
         self.closing = False
@@ -213,7 +218,7 @@ class Connection:
 
     # -- async responses ----------------------------------------------------------
 
-    def _hold(self, head, request, body, response: AsyncResponse, keep_alive: bool, started: float):
+    def _hold(self, head, remote_addr, body, response: AsyncResponse, keep_alive: bool, started: float):
         """Call ``fn(respond)``; park the connection unless it answered at once."""
         if body is not None and not body.done:
             try:
@@ -225,8 +230,8 @@ class Connection:
         if self.server.access_log is None:
             # Keep only what writing the response needs: a parked connection
             # should not pin the request's headers in memory.
-            head, request = _HeadSummary(head.method, head.http_version, head.target), None
-        self._held = (head, request, keep_alive, started)
+            head = _HeadSummary(head.method, head.http_version, head.target)
+        self._held = (head, remote_addr, keep_alive, started)
         try:
             response.fn(responder)
         except Exception:
@@ -282,14 +287,14 @@ class Connection:
         self.close()
 
     def _finish_held(self, response: dict) -> bool:
-        head, request, keep_alive, started = self._held
+        head, remote_addr, keep_alive, started = self._held
         self._held = None
         self.responder = None
         status, sent, keep_alive = self._write_response(head, response, keep_alive and not self.closing)
         server = self.server
         server.request_done()
         if server.access_log is not None:
-            server.access_log.log(request, head, status, sent, started)
+            server.access_log.log(remote_addr, head, status, sent, started)
         return keep_alive
 
     def stop_held(self) -> None:
@@ -327,12 +332,15 @@ class Connection:
         started = time.time() if server.access_log is not None else 0.0
         reader = body_reader(head.content_length, head.chunked, server.limits.max_body)
         body = RequestBody(self, reader, head.expect_continue) if reader is not None else None
-        request = self._request(head, body)
+        remote_addr, scheme = self._client(head)
         timer = Timeout(server.request_timeout) if server.request_timeout else None
         try:
             if timer is not None:
                 timer.start()
-            response = server.app(request)
+            if server.wsgi is None:
+                response = server.app(self._request(head, body, remote_addr, scheme))
+            else:
+                response = server.wsgi(self._environ(head, body, remote_addr, scheme))
         except ProtocolError as exc:  # raised by the body while the app read it
             self._reject(exc)
             return False
@@ -351,13 +359,13 @@ class Connection:
                 timer.close()
         keep_alive = head.keep_alive and not self.closing
         if type(response) is AsyncResponse:
-            return self._hold(head, request, body, response, keep_alive, started)
+            return self._hold(head, remote_addr, body, response, keep_alive, started)
         if keep_alive and body is not None and not body.can_drain(MAX_DRAIN):
             keep_alive = False  # say so now: the unread body cannot be skipped
         status, sent, keep_alive = self._write_response(head, response, keep_alive)
         server.request_done()
         if server.access_log is not None:
-            server.access_log.log(request, head, status, sent, started)
+            server.access_log.log(remote_addr, head, status, sent, started)
         if body is not None and not body.done:
             try:
                 if not keep_alive or not body.drain(MAX_DRAIN):
@@ -376,20 +384,44 @@ class Connection:
         except OSError:
             pass
 
-    def _request(self, head, body) -> dict:
+    def _client(self, head) -> tuple[str, str]:
+        """(client address, scheme), from forwarding headers if the peer is trusted."""
+        remote_addr = self.peer[0] if isinstance(self.peer, tuple) else ""
+        scheme = head.scheme or self.local[2]
+        if self.trusted:
+            headers = head.headers
+            if "x-forwarded-for" in headers or "forwarded" in headers or "x-forwarded-proto" in headers:
+                remote_addr, proto = forwarded_client(headers, remote_addr, self.server.trusted_proxies)
+                scheme = proto or scheme
+        return remote_addr, scheme
+
+    def _server_name(self, head) -> str:
         host = head.host
         if host:
-            server_name = host[: host.index("]") + 1] if host[0] == "[" else host.partition(":")[0]
-        else:
-            server_name = self.local[0]
+            return host[: host.index("]") + 1] if host[0] == "[" else host.partition(":")[0]
+        return self.local[0]
+
+    def _environ(self, head, body, remote_addr: str, scheme: str) -> dict:
+        return make_environ(
+            head,
+            body,
+            remote_addr=remote_addr,
+            remote_port=self.peer[1] if isinstance(self.peer, tuple) else "",
+            server_name=self._server_name(head),
+            server_port=self.local[1],
+            scheme=scheme,
+            root_path=self.server.config.root_path,
+        )
+
+    def _request(self, head, body, remote_addr: str, scheme: str) -> dict:
         headers = head.headers
         return {
             "server_port": self.local[1],
-            "server_name": server_name,
-            "remote_addr": self.peer[0] if isinstance(self.peer, tuple) else "",
+            "server_name": self._server_name(head),
+            "remote_addr": remote_addr,
             "uri": head.path,
             "query_string": head.query,
-            "scheme": head.scheme or self.local[2],
+            "scheme": scheme,
             "request_method": head.method,
             "protocol": head.protocol,
             "headers": headers,

@@ -105,7 +105,7 @@ class WorkerProcess:
             return EXIT_BOOT_ERROR
         app = self.app
         if app is None:
-            from ._app import AppLoadError, load_app, resolve_interface
+            from ._app import AppLoadError, load_app, prepare_app
 
             try:
                 app = load_app(self.app_spec)
@@ -115,12 +115,8 @@ class WorkerProcess:
             except BaseException:
                 log.exception("Worker %d: error while importing the application %s", self.pid, self.app_spec)
                 return EXIT_APP_LOAD_ERROR
-            interface = resolve_interface(app, self.config.interface)
+            app, interface = prepare_app(app, self.config.interface)
             log.info("Worker %d: using the %s interface for %s", self.pid, interface, self.app_spec)
-            if interface == "wsgi":
-                from .wsgi import WSGIAdapter
-
-                app = WSGIAdapter(app)
         return self._serve(app)
 
     def _serve(self, app) -> int:

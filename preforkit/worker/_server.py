@@ -15,6 +15,7 @@ from gevent.event import Event
 from ..http import HeadLimits, HeadParser
 from ._access_log import AccessLog
 from ._connection import Connection
+from .wsgi import WSGIAdapter
 
 log = logging.getLogger("preforkit.error")
 
@@ -33,6 +34,8 @@ class WorkerServer:
 
     def __init__(self, app, config, sockets: list[socket.socket]) -> None:
         self.app = app
+        self.wsgi = app if isinstance(app, WSGIAdapter) else None
+        self.trusted_proxies = frozenset(config.forwarded_allow_ips)
         self.config = config
         self.limits = HeadLimits(
             max_request_line=config.limit_request_line,

@@ -1,76 +1,120 @@
-"""Running a WSGI (PEP 3333) application as a Ring handler."""
+"""Serving WSGI (PEP 3333) applications.
+
+The connection builds the environ straight from the parsed request head
+(``make_environ``); ``WSGIAdapter`` calls the app and turns what it returns
+into a response the connection writes like any other: the app's iterable is
+streamed (chunked on HTTP/1.1 when the app sets no Content-Length), a
+``wsgi.file_wrapper`` result is sent with sendfile, and the iterable's
+``close()`` is always called — after the last byte, on an error, and when the
+client disconnects mid-stream.
+"""
 
 from __future__ import annotations
 
 import io
-import logging
 import sys
-from itertools import chain
-
-log = logging.getLogger("preforkit.error")
+from urllib.parse import unquote_to_bytes
 
 _EMPTY = io.BytesIO(b"")
 
 
+class FileWrapper:
+    """``wsgi.file_wrapper``: a file the server sends with sendfile when it can."""
+
+    __slots__ = ("blksize", "file")
+
+    def __init__(self, file, blksize: int = 65536) -> None:
+        self.file = file
+        self.blksize = blksize
+
+    def __iter__(self):
+        while True:
+            data = self.file.read(self.blksize)
+            if not data:
+                return
+            yield data
+
+    def close(self) -> None:
+        close = getattr(self.file, "close", None)
+        if close is not None:
+            close()
+
+
 class WSGIAdapter:
-    """Wraps ``app(environ, start_response)`` so the worker can call it."""
+    """Calls ``app(environ, start_response)`` and returns a response dict."""
 
     def __init__(self, app) -> None:
         self.app = app
 
-    def __call__(self, request: dict) -> dict:
-        environ = make_environ(request)
-        state: dict = {}
+    def __call__(self, environ: dict) -> dict:
+        state: list = []  # [status, headers] once start_response was called
         written: list[bytes] = []
 
         def start_response(status, headers, exc_info=None):
             if exc_info:
                 try:
-                    if state.get("sent"):
+                    if written or (state and state[-1] is _SENT):
                         raise exc_info[1].with_traceback(exc_info[2])
                 finally:
                     exc_info = None
-            elif "status" in state:
-                raise AssertionError("start_response called twice without exc_info")
-            state["status"] = status
-            state["headers"] = headers
+            elif state:
+                raise AssertionError("start_response called a second time without exc_info")
+            state[:] = [status, headers]
             return written.append
 
         result = self.app(environ, start_response)
-        iterator = iter(result)
-        first: list = []
-        if "status" not in state or not written:
-            for item in iterator:
-                if item:
-                    first.append(item)
-                    break
-                if "status" in state:
-                    break
-        if "status" not in state:
-            _close(result)
-            raise RuntimeError("the WSGI application did not call start_response")
-        state["sent"] = True
-        status_text = state["status"]
         try:
-            status = int(status_text.split(" ", 1)[0])
-        except ValueError:
+            iterator = iter(result) if not isinstance(result, FileWrapper) else None
+            first = []
+            if iterator is not None and not written:
+                # A generator app calls start_response on its first step.
+                for piece in iterator:
+                    if piece or state:
+                        first.append(piece)
+                        break
+            if not state:
+                raise RuntimeError("the WSGI application did not call start_response")
+            status_text, headers = state
+            status = _status_code(status_text)
+        except BaseException:
             _close(result)
-            raise RuntimeError(f"invalid WSGI status {status_text!r}") from None
-        body = _Body(chain(written, first, iterator), result)
-        return {"status": status, "headers": state["headers"], "body": body}
+            raise
+        state.append(_SENT)
+        if isinstance(result, FileWrapper) and not written and hasattr(result.file, "fileno"):
+            return {"status": status, "headers": headers, "body": result.file}
+        if iterator is None:
+            iterator = iter(result)
+        return {"status": status, "headers": headers, "body": _Body(written, first, iterator, result)}
+
+
+_SENT = object()
+
+
+def _status_code(status: str) -> int:
+    code = status.split(" ", 1)[0] if isinstance(status, str) else ""
+    if len(code) != 3 or not code.isdigit():
+        raise RuntimeError(f"invalid WSGI status {status!r}")
+    return int(code)
 
 
 class _Body:
-    """The response iterable; ``close()`` closes the app's result (PEP 3333)."""
+    """The response body: what write() wrote, then the app's iterable.
 
-    __slots__ = ("_iterator", "_result")
+    ``close()`` closes the app's result, as PEP 3333 requires.
+    """
 
-    def __init__(self, iterator, result) -> None:
+    __slots__ = ("_first", "_iterator", "_result", "_written")
+
+    def __init__(self, written: list, first: list, iterator, result) -> None:
+        self._written = written
+        self._first = first
         self._iterator = iterator
         self._result = result
 
     def __iter__(self):
-        return self._iterator
+        yield from self._written
+        yield from self._first
+        yield from self._iterator
 
     def close(self) -> None:
         _close(self._result)
@@ -82,41 +126,47 @@ def _close(result) -> None:
         close()
 
 
-def make_environ(request: dict) -> dict:
-    """The PEP 3333 environ for a Ring request dict."""
-    path = request["uri"]
+def make_environ(head, body, *, remote_addr: str, remote_port, server_name: str, server_port, scheme: str,
+                 root_path: str = "") -> dict:  # fmt: skip
+    """The PEP 3333 environ for a parsed request head."""
+    path = head.path
     try:
-        from urllib.parse import unquote_to_bytes
-
-        path_info = unquote_to_bytes(path).decode("latin-1")
-    except Exception:
+        path_info = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
+    except ValueError:
         path_info = path
+    script_name = root_path
+    if root_path and (path_info == root_path or path_info.startswith(root_path + "/")):
+        path_info = path_info[len(root_path) :]
     environ = {
-        "REQUEST_METHOD": request["request_method"],
-        "SCRIPT_NAME": "",
+        "REQUEST_METHOD": head.method,
+        "SCRIPT_NAME": script_name,
         "PATH_INFO": path_info,
-        "QUERY_STRING": request["query_string"] or "",
-        "SERVER_NAME": request["server_name"],
-        "SERVER_PORT": str(request["server_port"] or ""),
-        "SERVER_PROTOCOL": request["protocol"],
-        "REMOTE_ADDR": request["remote_addr"],
+        "QUERY_STRING": head.query or "",
+        "RAW_URI": head.target,
+        "SERVER_NAME": server_name,
+        "SERVER_PORT": str(server_port or ""),
+        "SERVER_PROTOCOL": "HTTP/" + head.http_version,
+        "REMOTE_ADDR": remote_addr,
+        "REMOTE_PORT": str(remote_port or ""),
         "wsgi.version": (1, 0),
-        "wsgi.url_scheme": request["scheme"],
-        "wsgi.input": request["body"] or _EMPTY,
+        "wsgi.url_scheme": scheme,
+        "wsgi.input": body if body is not None else _EMPTY,
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": False,
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": FileWrapper,
     }
-    if request["content_type"] is not None:
-        environ["CONTENT_TYPE"] = request["content_type"]
-    if request["content_length"] is not None:
-        environ["CONTENT_LENGTH"] = str(request["content_length"])
-    for name, value in request["headers"].items():
-        if "_" in name:
-            continue  # never let "x_forwarded" pose as "x-forwarded"
-        key = "HTTP_" + name.upper().replace("-", "_")
-        if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-            environ[key] = value
+    for name, value in head.fields:
+        if name == "content-type":
+            environ["CONTENT_TYPE"] = value
+        elif name == "content-length":
+            environ["CONTENT_LENGTH"] = value
+        elif "_" in name:
+            continue  # "x_forwarded_for" must not pose as "x-forwarded-for" (a spoofing vector)
+        else:
+            key = "HTTP_" + name.upper().replace("-", "_")
+            existing = environ.get(key)
+            environ[key] = value if existing is None else existing + "," + value
     return environ
