@@ -411,6 +411,7 @@ class Connection:
             server_port=self.local[1],
             scheme=scheme,
             root_path=self.server.config.root_path,
+            multiprocess=self.server.config.workers > 1,
         )
 
     def _request(self, head, body, remote_addr: str, scheme: str) -> dict:

@@ -15,7 +15,10 @@ import io
 import sys
 from urllib.parse import unquote_to_bytes
 
+from .. import __version__
+
 _EMPTY = io.BytesIO(b"")
+SERVER_SOFTWARE = f"preforkit/{__version__}"
 
 
 class FileWrapper:
@@ -127,7 +130,7 @@ def _close(result) -> None:
 
 
 def make_environ(head, body, *, remote_addr: str, remote_port, server_name: str, server_port, scheme: str,
-                 root_path: str = "") -> dict:  # fmt: skip
+                 root_path: str = "", multiprocess: bool = True) -> dict:  # fmt: skip
     """The PEP 3333 environ for a parsed request head."""
     path = head.path
     try:
@@ -152,8 +155,10 @@ def make_environ(head, body, *, remote_addr: str, remote_port, server_name: str,
         "wsgi.url_scheme": scheme,
         "wsgi.input": body if body is not None else _EMPTY,
         "wsgi.errors": sys.stderr,
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": True,
+        "SERVER_SOFTWARE": SERVER_SOFTWARE,
+        # Greenlets run requests concurrently in one process, as threads would.
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": multiprocess,
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
         "wsgi.file_wrapper": FileWrapper,

@@ -1,0 +1,262 @@
+"""WSGI apps unchanged: real Flask and Django, PEP 3333 details, blocking legacy code."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import requests
+
+import preforkit
+from preforkit.worker.wsgi import FileWrapper
+
+from .conftest import ROOT
+
+FRAMEWORKS = {
+    "flask": ("examples.flask_app:app", "Hello from Flask on preforkit\n"),
+    "django": ("examples.django_app.wsgi:application", "Hello from Django on preforkit\n"),
+}
+
+
+@pytest.fixture(params=sorted(FRAMEWORKS))
+def framework(request, cli_server):
+    pytest.importorskip(request.param)
+    spec, greeting = FRAMEWORKS[request.param]
+    server = cli_server(spec, "-b", "127.0.0.1:0")
+    assert server.wait_for("using the wsgi interface")
+    return f"http://127.0.0.1:{server.port}", greeting, server, request.param
+
+
+def test_framework_routes_json_forms_streams_errors(framework):
+    base, greeting, server, name = framework
+    assert requests.get(base + "/", timeout=5).text == greeting
+    assert requests.get(base + "/users/7", timeout=5).json() == {"id": 7}
+    assert requests.get(base + "/users/700", timeout=5).status_code == 404
+    assert requests.get(base + "/nowhere", timeout=5).status_code == 404
+    got = requests.post(base + "/json", json={"a": [1, 2]}, timeout=5).json()
+    assert got == {"received": {"a": [1, 2]}, "method": "POST"}
+    upload = requests.post(
+        base + "/form", data={"name": "x"}, files={"file": ("data.bin", b"\x00" * 5000)}, timeout=5
+    ).json()
+    assert upload == {"fields": {"name": "x"}, "file": {"name": "data.bin", "size": 5000}}
+    with requests.get(base + "/stream", stream=True, timeout=5) as response:
+        assert response.headers.get("Transfer-Encoding") == "chunked"
+        assert response.text == "line 0\nline 1\nline 2\n"
+    assert requests.get(base + "/error", timeout=5).status_code == 500
+    head = requests.head(base + "/", timeout=5)
+    assert head.status_code == 200
+    assert head.content == b""
+    if name == "flask":  # Flask sets Content-Length; Django sends none without CommonMiddleware
+        assert head.headers["Content-Length"] == str(len(greeting))
+    else:
+        assert "Content-Length" not in head.headers
+    assert server.wait_for("a bug in the view")
+
+
+def _environ(port: int, path: str, headers: dict) -> dict:
+    return requests.get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=5).json()
+
+
+def test_environ_matches_gunicorn(cli_server):
+    pytest.importorskip("gunicorn")
+    ours = cli_server("tests.fixtures.wsgi_apps:environ_dump", "-b", "127.0.0.1:0")
+    app = "tests.fixtures.wsgi_apps:environ_dump"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-k", "gevent", "-b", "127.0.0.1:0", app],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        port = None
+        for _ in range(50):
+            line = process.stdout.readline()
+            if "Listening at" in line:
+                port = int(line.split("Listening at: http://127.0.0.1:")[1].split()[0])
+                break
+        assert port, "gunicorn did not start"
+        path = "/a%20b/c?x=1&y=%2F"
+        headers = {"X-Custom": "1", "X_Spoofed": "2", "Cookie": "a=1", "Content-Type": "text/x"}
+        theirs = _environ(port, path, headers)
+        mine = _environ(ours.port, path, headers)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    server_specific = {
+        "SERVER_SOFTWARE", "REMOTE_PORT", "SERVER_PORT", "HTTP_HOST", "gunicorn.socket", "wsgi.early_hints",
+        "wsgi.errors", "wsgi.input", "wsgi.file_wrapper",
+    }  # fmt: skip
+    for key in sorted(set(theirs) | set(mine)):
+        if key in server_specific:
+            continue
+        assert mine.get(key) == theirs.get(key), key
+    assert "HTTP_X_SPOOFED" not in mine
+    assert mine["SERVER_SOFTWARE"].startswith("preforkit/")
+
+
+def test_pep3333_details_in_process(serve):
+    closed = threading.Event()
+    written = []
+
+    class Result:
+        def __init__(self, items):
+            self.items = items
+
+        def __iter__(self):
+            return iter(self.items)
+
+        def close(self):
+            closed.set()
+
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+        if path == "/write":
+            write = start_response("200 OK", [("Content-Type", "text/plain")])
+            write(b"written ")
+            return Result([b"then iterated"])
+        if path == "/exc-info":
+            start_response("200 OK", [])
+            try:
+                raise ValueError("late")
+            except ValueError:
+                start_response("500 Internal Server Error", [("X-Replaced", "yes")], sys.exc_info())
+            return [b"replaced"]
+        if path == "/file":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return environ["wsgi.file_wrapper"](open(__file__, "rb"))
+        if path == "/chunked-input":
+            data = environ["wsgi.input"].read()
+            written.append(environ.get("wsgi.input_terminated"))
+            start_response("200 OK", [])
+            return [data]
+        if path == "/root":
+            start_response("200 OK", [])
+            return [f"{environ['SCRIPT_NAME']}|{environ['PATH_INFO']}".encode()]
+        start_response("404 Not Found", [])
+        return [b""]
+
+    server = serve(app, root_path="/mount")
+    base = f"http://127.0.0.1:{server.port}"
+    response = requests.get(base + "/write", timeout=5)
+    assert response.text == "written then iterated"
+    assert response.headers["Transfer-Encoding"] == "chunked"
+    assert closed.wait(5)
+    replaced = requests.get(base + "/exc-info", timeout=5)
+    assert (replaced.status_code, replaced.headers.get("X-Replaced")) == (500, "yes")
+    with open(__file__, "rb") as file:
+        assert requests.get(base + "/file", timeout=5).content == file.read()
+    chunks = (piece for piece in [b"chunk", b"ed"])
+    assert requests.post(base + "/chunked-input", data=chunks, timeout=5).content == b"chunked"
+    assert written == [True]
+    assert requests.get(base + "/mount/x/y", timeout=5).status_code == 404
+    assert requests.get(base + "/mount/root", timeout=5).text == "/mount|/root"
+
+
+def test_iterable_closed_when_client_disconnects(serve):
+    closed = threading.Event()
+    started = threading.Event()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def generate():
+            try:
+                started.set()
+                for _ in range(100000):
+                    yield b"x" * 65536
+            finally:
+                closed.set()
+
+        return generate()
+
+    server = serve(app)
+    response = requests.get(f"http://127.0.0.1:{server.port}/", stream=True, timeout=5)
+    next(response.iter_content(1024))
+    assert started.wait(5)
+    response.close()
+    assert closed.wait(10)
+
+
+def test_file_wrapper_iterates_without_fileno():
+    import io
+
+    wrapper = FileWrapper(io.BytesIO(b"abc" * 10), blksize=7)
+    assert b"".join(wrapper) == b"abc" * 10
+
+
+def test_forwarded_headers_only_from_trusted_proxies(serve):
+    def app(request):
+        return {"body": json.dumps([request["remote_addr"], request["scheme"]])}
+
+    trusted = serve(app)  # 127.0.0.1 is trusted by default
+    url = f"http://127.0.0.1:{trusted.port}/"
+    # Walked from the right: trusted proxies are skipped, the first untrusted hop is the client.
+    headers = {"X-Forwarded-For": "203.0.113.7, 127.0.0.1", "X-Forwarded-Proto": "https"}
+    assert requests.get(url, headers=headers, timeout=5).json() == ["203.0.113.7", "https"]
+    headers = {"X-Forwarded-For": "198.51.100.1, 203.0.113.7", "X-Forwarded-Proto": "https"}
+    assert requests.get(url, headers=headers, timeout=5).json() == ["203.0.113.7", "https"]
+    forwarded = {"Forwarded": 'for="[2001:db8::1]:4711";proto=https'}
+    assert requests.get(url, headers=forwarded, timeout=5).json() == ["2001:db8::1", "https"]
+    untrusted = serve(app, forwarded_allow_ips=["10.9.9.9"])
+    url = f"http://127.0.0.1:{untrusted.port}/"
+    assert requests.get(url, headers=headers, timeout=5).json() == ["127.0.0.1", "http"]
+
+
+@pytest.fixture
+def slow_upstream():
+    """A local upstream that answers after 1 s (preforkit async, so it holds many)."""
+
+    def handler(request):
+        return preforkit.async_response(lambda respond: threading.Timer(1.0, respond, args=({"body": "slow"},)).start())
+
+    server = preforkit.serve(handler, port=0)
+    yield server.port
+    server.stop(timeout=2)
+
+
+def _concurrently(url: str, count: int) -> tuple[float, list[int]]:
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def one():
+        status = requests.get(url, timeout=60).status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    return time.monotonic() - started, statuses
+
+
+@pytest.mark.parametrize("path", ["/sleep", "/urllib", "/socket"])
+def test_blocking_legacy_app_is_concurrent_on_one_worker(cli_server, slow_upstream, path):
+    server = cli_server(
+        "tests.fixtures.wsgi_apps:legacy", "-b", "127.0.0.1:0", "-w", "1",
+        env={"UPSTREAM_PORT": str(slow_upstream)},
+    )  # fmt: skip
+    elapsed, statuses = _concurrently(f"http://127.0.0.1:{server.port}{path}", 50)
+    assert statuses == [200] * 50
+    assert elapsed < 10, f"50 one-second requests took {elapsed:.1f} s on one worker"
+
+
+def test_without_monkey_patching_the_worker_is_serial(cli_server):
+    server = cli_server("tests.fixtures.wsgi_apps:legacy", "-b", "127.0.0.1:0", "-w", "1", "--no-monkey-patch")
+    elapsed, statuses = _concurrently(f"http://127.0.0.1:{server.port}/sleep", 3)
+    assert statuses == [200] * 3
+    assert elapsed >= 2.9, "time.sleep blocks the whole worker when it is not patched"
+
+
+def test_workers_env_multiprocess(cli_server):
+    server = cli_server("tests.fixtures.wsgi_apps:environ_dump", "-b", "127.0.0.1:0", "-w", "2")
+    environ = requests.get(f"http://127.0.0.1:{server.port}/", timeout=5).json()
+    assert environ["wsgi.multiprocess"] is True
+    assert environ["wsgi.multithread"] is True
+    assert os.environ.get("PREFORKIT_WORKERS") is None
