@@ -2,7 +2,21 @@
 
 __version__ = "0.1.0"
 
-from ._api import Server, run_server, serve
-from .worker import AsyncResponse, Responder, async_response
+from ._api import Server, run_server, serve  # noqa: E402
+from .http import SSE_HEADERS, sse_comment, sse_event  # noqa: E402
+from .worker import AsyncResponse, Channel, Responder, as_channel, async_response  # noqa: E402
 
-__all__ = ["AsyncResponse", "Responder", "Server", "__version__", "async_response", "run_server", "serve"]
+__all__ = [
+    "SSE_HEADERS",
+    "AsyncResponse",
+    "Channel",
+    "Responder",
+    "Server",
+    "__version__",
+    "as_channel",
+    "async_response",
+    "run_server",
+    "serve",
+    "sse_comment",
+    "sse_event",
+]

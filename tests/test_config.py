@@ -27,6 +27,11 @@ SAMPLE = {
     "log_level": ("debug", "debug"),
     "server_header": ("x", "x"),
     "preload": ("true", True),
+    "max_ws_message": ("1M", 1 << 20),
+    "ws_compression": ("false", False),
+    "ws_ping_interval": ("5", 5.0),
+    "ws_ping_timeout": ("3", 3.0),
+    "ws_max_queue": ("16", 16),
     "root_path": ("/app", "/app"),
     "forwarded_allow_ips": ("10.0.0.1,10.0.0.2", ["10.0.0.1", "10.0.0.2"]),
     "timeout": ("5", 5.0),
@@ -175,13 +180,18 @@ def test_port_applies_to_binds_without_one(bind, port, expected):
 def test_public_exports():
     """The public surface is pinned: changing it must be deliberate."""
     assert preforkit.__all__ == [
+        "SSE_HEADERS",
         "AsyncResponse",
+        "Channel",
         "Responder",
         "Server",
         "__version__",
+        "as_channel",
         "async_response",
         "run_server",
         "serve",
+        "sse_comment",
+        "sse_event",
     ]
     for name in preforkit.__all__:
         assert hasattr(preforkit, name)

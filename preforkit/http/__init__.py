@@ -5,7 +5,28 @@ Nothing here touches a socket, a greenlet or a process.
 
 from ._body import ChunkedReader, ContentLengthReader, body_reader
 from ._errors import LocalProtocolError, ProtocolError
+from ._sse import SSE_HEADERS, sse_comment, sse_event
 from ._head import HeadLimits, HeadParser, RequestHead, parse_head
+from ._websocket import (
+    BINARY,
+    CLOSE,
+    PING,
+    PONG,
+    TEXT,
+    Close,
+    FrameDecoder,
+    Message,
+    PerMessageDeflate,
+    Ping,
+    Pong,
+    WebSocketError,
+    check_handshake,
+    choose_subprotocol,
+    encode_close,
+    encode_frame,
+    handshake_response,
+    negotiate_deflate,
+)
 from ._response import (
     CHUNKED,
     CONTINUE,
@@ -23,6 +44,27 @@ from ._response import (
 )
 
 __all__ = [
+    "SSE_HEADERS",
+    "sse_comment",
+    "sse_event",
+    "BINARY",
+    "CLOSE",
+    "PING",
+    "PONG",
+    "TEXT",
+    "Close",
+    "FrameDecoder",
+    "Message",
+    "PerMessageDeflate",
+    "Ping",
+    "Pong",
+    "WebSocketError",
+    "check_handshake",
+    "choose_subprotocol",
+    "encode_close",
+    "encode_frame",
+    "handshake_response",
+    "negotiate_deflate",
     "CHUNKED",
     "CONTINUE",
     "LAST_CHUNK",

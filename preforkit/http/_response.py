@@ -193,10 +193,10 @@ LAST_CHUNK = b"0\r\n\r\n"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-def error_response(status: int, message: str = "", server: str | None = None) -> bytes:
+def error_response(status: int, message: str = "", server: str | None = None, headers=()) -> bytes:
     """A complete, closing response for a protocol error."""
     body = (message or HTTPStatus(status).phrase).encode("latin-1", "replace") + b"\n"
-    pairs = [("Content-Type", "text/plain; charset=utf-8")]
+    pairs = [("Content-Type", "text/plain; charset=utf-8"), *headers]
     head, _, _, _ = serialize_head(
         status,
         pairs,

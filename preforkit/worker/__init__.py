@@ -2,6 +2,7 @@
 
 from ._app import AppLoadError, load_app, resolve_interface
 from ._async import AsyncResponse, Responder, async_response
+from ._channel import Channel, ChannelResponse, StreamChannel, WebSocketChannel, as_channel
 from ._body import ClientDisconnected, RequestBody
 from ._response import FileRange
 from ._server import WorkerServer
@@ -9,6 +10,11 @@ from ._server import WorkerServer
 __all__ = [
     "AppLoadError",
     "AsyncResponse",
+    "Channel",
+    "ChannelResponse",
+    "StreamChannel",
+    "WebSocketChannel",
+    "as_channel",
     "ClientDisconnected",
     "FileRange",
     "RequestBody",

@@ -17,6 +17,11 @@ from gevent import Timeout, get_hub
 
 from ..http import (
     CHUNKED,
+    FrameDecoder,
+    check_handshake,
+    choose_subprotocol,
+    handshake_response,
+    negotiate_deflate,
     CONTINUE,
     LAST_CHUNK,
     LENGTH,
@@ -30,6 +35,7 @@ from ..http import (
     serialize_head,
 )
 from ._async import STOPPING_RESPONSE, AsyncResponse, Responder
+from ._channel import ChannelResponse, StreamChannel, WebSocketChannel
 from ._body import ClientDisconnected, RequestBody
 from ._proxy import forwarded_client
 from ._response import BadResponse, prepare_body
@@ -67,6 +73,7 @@ class Connection:
         "_read_watcher",
         "_write_watcher",
         "buffer",
+        "channel",
         "closed",
         "closing",
         "fd",
@@ -96,6 +103,7 @@ class Connection:
         self.held = False  # parked, waiting for an async response (no greenlet)
         self.closed = False
         self.responder = None
+        self.channel = None  # a WebSocket or stream channel owns the connection
         self._held = None  # (head, request, keep_alive, started) of the held request
         self._hub = get_hub()
         self._read_watcher = None
@@ -135,6 +143,16 @@ class Connection:
                 sent += self.sock.send(view[sent:])
             except BlockingIOError:
                 pass
+
+    def read_watcher(self):
+        if self._read_watcher is None:
+            self._read_watcher = self._hub.loop.io(self.fd, 1)
+        return self._read_watcher
+
+    def write_watcher(self):
+        if self._write_watcher is None:
+            self._write_watcher = self._hub.loop.io(self.fd, 2)
+        return self._write_watcher
 
     def _wait_writable(self) -> None:
         if self._write_watcher is None:
@@ -297,6 +315,61 @@ class Connection:
             server.access_log.log(remote_addr, head, status, sent, started)
         return keep_alive
 
+    # -- channels -------------------------------------------------------------------
+
+    def _open_channel(self, head, remote_addr, body, response: ChannelResponse, keep_alive: bool, started: float):
+        """Hand the connection to a WebSocket or stream channel, then park it."""
+        server = self.server
+        config = server.config
+        if body is not None and not body.done:
+            try:
+                if not keep_alive or not body.drain(MAX_DRAIN):
+                    keep_alive = False
+            except ProtocolError:
+                keep_alive = False
+        if response.websocket:
+            try:
+                accept = check_handshake(head.method, head.http_version, head.headers)
+            except ProtocolError as exc:
+                extra = [("Sec-WebSocket-Version", "13")] if exc.status == 426 else []
+                log.debug("WebSocket handshake from %s refused: %s", self.peer, exc)
+                self.sendall(error_response(exc.status, str(exc), config.server_header, extra))
+                return False
+            deflate = negotiate_deflate(head.headers.get("sec-websocket-extensions")) if config.ws_compression else None
+            subprotocol = choose_subprotocol(head.headers, response.subprotocols)
+            self.sendall(handshake_response(accept, subprotocol, deflate.response if deflate else None))
+            server.request_done()
+            if server.access_log is not None:
+                server.access_log.log(remote_addr, head, 101, 0, started)
+            channel = WebSocketChannel(self, response, FrameDecoder(config.max_ws_message, deflate), subprotocol)
+        else:
+            channel = StreamChannel(self, response, head, keep_alive)
+        self.channel = channel
+        server.channel_opened(channel)
+        server.connection_parked(self)
+        if response.on_open is not None:
+            try:
+                response.on_open(channel)
+            except Exception:
+                log.exception("Error in on_open of %r", channel)
+        if self.closed or self.channel is not channel or channel._state == 2:
+            return HELD  # closed already, or the connection went back to serving requests
+        if channel.is_websocket and self.buffer:
+            leftover = bytes(self.buffer)  # frames sent right behind the handshake
+            self.buffer.clear()
+            channel.receive(leftover)
+        if not self.closed:
+            self.read_watcher().start(channel._readable)
+        return HELD
+
+    def serve_after_channel(self) -> None:
+        """A streamed response ended on a keep-alive connection: serve on."""
+        self.channel = None
+        if self.closed:
+            return
+        self.server.connection_resumed(self)
+        self.run()
+
     def stop_held(self) -> None:
         """The worker stops: run on_close and answer 503 (then close)."""
         self.closing = True
@@ -360,6 +433,8 @@ class Connection:
         keep_alive = head.keep_alive and not self.closing
         if type(response) is AsyncResponse:
             return self._hold(head, remote_addr, body, response, keep_alive, started)
+        if type(response) is ChannelResponse:
+            return self._open_channel(head, remote_addr, body, response, keep_alive, started)
         if keep_alive and body is not None and not body.can_drain(MAX_DRAIN):
             keep_alive = False  # say so now: the unread body cannot be skipped
         status, sent, keep_alive = self._write_response(head, response, keep_alive)

@@ -47,6 +47,7 @@ class WorkerServer:
         self.access_log = AccessLog.open(config.access_log, config.access_log_format)
         self.listeners = [_raw(sock) for sock in sockets]
         self.connections: dict[Connection, gevent.Greenlet] = {}
+        self.channels: set = set()  # open WebSocket and stream channels
         self.request_timeout = config.request_timeout
         self.requests = 0  # served so far
         self.max_requests = 0  # recycle after this many (0: never); set by the worker process
@@ -121,6 +122,12 @@ class WorkerServer:
         if self.stopping and not self.connections:
             self._stopped.set()
 
+    def channel_opened(self, channel) -> None:
+        self.channels.add(channel)
+
+    def channel_closed(self, channel) -> None:
+        self.channels.discard(channel)
+
     def connection_parked(self, connection: Connection) -> None:
         """The connection waits for an async response: no greenlet serves it."""
         self.connections[connection] = None
@@ -142,7 +149,8 @@ class WorkerServer:
         While stopping it also ends connections idle for ``idle_grace``.
         """
         keepalive = self.config.keepalive
-        interval = min(1.0, max(keepalive / 4, 0.05))
+        ping_interval, ping_timeout = self.config.ws_ping_interval, self.config.ws_ping_timeout
+        interval = min(1.0, max(keepalive / 4, 0.05), max(ping_interval / 4, 0.05) if ping_interval else 1.0)
         while True:
             gevent.sleep(0.05 if self.stopping else interval)
             now = time.monotonic()
@@ -153,6 +161,10 @@ class WorkerServer:
                 if since and (since < deadline or (self.stopping and connection.idle and since < idle_deadline)):
                     connection.closing = True
                     connection.abort()
+            if ping_interval:
+                for channel in list(self.channels):
+                    if channel.is_websocket:
+                        channel.check_ping(now, ping_interval, ping_timeout)
 
     def stop(self, timeout: float = 10.0, idle_grace: float = 0.0) -> None:
         """Stop accepting, let requests in flight finish, close the rest.
@@ -175,10 +187,14 @@ class WorkerServer:
             listener.close()
         for connection in list(self.connections):
             connection.closing = True
+            if connection.channel is not None:
+                continue
             if connection.held:
                 connection.stop_held()
             elif connection.idle and idle_grace <= 0:
                 connection.abort()
+        for channel in list(self.channels):
+            channel.stop()
         if not self.connections:
             self._stopped.set()
         if not self._stopped.wait(timeout):

@@ -66,6 +66,10 @@ class WSGIAdapter:
             return written.append
 
         result = self.app(environ, start_response)
+        channel = environ.get("preforkit.channel")
+        if channel is not None:  # the view took the connection over as a channel
+            _close(result)
+            return channel
         try:
             iterator = iter(result) if not isinstance(result, FileWrapper) else None
             first = []
@@ -123,6 +127,23 @@ class _Body:
         _close(self._result)
 
 
+def _channel_taker(environ: dict):
+    """``environ["preforkit.as_channel"](on_open=..., on_receive=..., ...)``.
+
+    Lets a WSGI view take the connection over as a WebSocket or stream
+    channel; whatever the view then returns is closed and ignored.
+    """
+
+    def as_channel(**callbacks):
+        from ._channel import as_channel as make
+
+        channel = make({"websocket": environ["preforkit.websocket"]}, **callbacks)
+        environ["preforkit.channel"] = channel
+        return channel
+
+    return as_channel
+
+
 def _close(result) -> None:
     close = getattr(result, "close", None)
     if close is not None:
@@ -162,7 +183,9 @@ def make_environ(head, body, *, remote_addr: str, remote_port, server_name: str,
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
         "wsgi.file_wrapper": FileWrapper,
+        "preforkit.websocket": head.upgrade == "websocket",
     }
+    environ["preforkit.as_channel"] = _channel_taker(environ)
     for name, value in head.fields:
         if name == "content-type":
             environ["CONTENT_TYPE"] = value
