@@ -2,9 +2,9 @@
 
 __version__ = "0.1.0"
 
-from ._api import Server, run_server, serve  # noqa: E402
-from .http import SSE_HEADERS, sse_comment, sse_event  # noqa: E402
-from .worker import AsyncResponse, Channel, Responder, as_channel, async_response  # noqa: E402
+from ._api import Server, run_server, serve
+from .http import SSE_HEADERS, sse_comment, sse_event
+from .worker import AsyncResponse, Channel, Responder, as_channel, async_response
 
 __all__ = [
     "SSE_HEADERS",

@@ -84,7 +84,7 @@ class Server:
         self._hub = gevent.get_hub()
         self._worker.start()
         self._started.set()
-        self._worker._stopped.wait()
+        self._worker.finished.wait()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop accepting, finish requests in flight (at most ``timeout`` s)."""

@@ -2,8 +2,8 @@
 
 from ._app import AppLoadError, load_app, resolve_interface
 from ._async import AsyncResponse, Responder, async_response
-from ._channel import Channel, ChannelResponse, StreamChannel, WebSocketChannel, as_channel
 from ._body import ClientDisconnected, RequestBody
+from ._channel import Channel, ChannelResponse, StreamChannel, WebSocketChannel, as_channel
 from ._response import FileRange
 from ._server import WorkerServer
 
@@ -12,14 +12,14 @@ __all__ = [
     "AsyncResponse",
     "Channel",
     "ChannelResponse",
-    "StreamChannel",
-    "WebSocketChannel",
-    "as_channel",
     "ClientDisconnected",
     "FileRange",
     "RequestBody",
     "Responder",
+    "StreamChannel",
+    "WebSocketChannel",
     "WorkerServer",
+    "as_channel",
     "async_response",
     "load_app",
     "resolve_interface",

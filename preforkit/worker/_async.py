@@ -174,7 +174,7 @@ class Responder:
             callbacks, self._callbacks = self._callbacks, None
         self._cancel_timer()
         if callbacks:
-            gevent.spawn(self._run_callbacks, callbacks)
+            self._connection.server.callbacks.spawn(self._run_callbacks, callbacks)
         return True
 
     def _cancel_timer(self) -> None:

@@ -221,7 +221,7 @@ class Channel:
             self._connection.read_watcher().stop()  # backpressure until the app catches up
         if not self._dispatching:
             self._dispatching = True
-            gevent.spawn(self._dispatch)
+            self._connection.server.callbacks.spawn(self._dispatch)
 
     def _dispatch(self) -> None:
         inbox = self._inbox

@@ -17,26 +17,26 @@ from gevent import Timeout, get_hub
 
 from ..http import (
     CHUNKED,
-    FrameDecoder,
-    check_handshake,
-    choose_subprotocol,
-    handshake_response,
-    negotiate_deflate,
     CONTINUE,
     LAST_CHUNK,
     LENGTH,
     NO_BODY,
+    FrameDecoder,
     LocalProtocolError,
     ProtocolError,
     body_reader,
+    check_handshake,
+    choose_subprotocol,
     chunk,
     error_response,
+    handshake_response,
+    negotiate_deflate,
     normalize_headers,
     serialize_head,
 )
 from ._async import STOPPING_RESPONSE, AsyncResponse, Responder
-from ._channel import ChannelResponse, StreamChannel, WebSocketChannel
 from ._body import ClientDisconnected, RequestBody
+from ._channel import ChannelResponse, StreamChannel, WebSocketChannel
 from ._proxy import forwarded_client
 from ._response import BadResponse, prepare_body
 from .wsgi import make_environ

@@ -11,6 +11,7 @@ import time
 import gevent
 from gevent import get_hub
 from gevent.event import Event
+from gevent.pool import Group
 
 from ..http import HeadLimits, HeadParser
 from ._access_log import AccessLog
@@ -48,6 +49,7 @@ class WorkerServer:
         self.listeners = [_raw(sock) for sock in sockets]
         self.connections: dict[Connection, gevent.Greenlet] = {}
         self.channels: set = set()  # open WebSocket and stream channels
+        self.callbacks = Group()  # greenlets running the app's on_close/on_receive callbacks
         self.request_timeout = config.request_timeout
         self.requests = 0  # served so far
         self.max_requests = 0  # recycle after this many (0: never); set by the worker process
@@ -56,7 +58,8 @@ class WorkerServer:
         self._idle_grace = 0.0
         self._below_limit = Event()
         self._below_limit.set()
-        self._stopped = Event()
+        self._stopped = Event()  # no connections left
+        self.finished = Event()  # stop() is complete
         self._greenlets: list[gevent.Greenlet] = []
 
     def start(self) -> None:
@@ -68,7 +71,7 @@ class WorkerServer:
     def serve_forever(self) -> None:
         """Start and block the calling greenlet until ``stop`` completes."""
         self.start()
-        self._stopped.wait()
+        self.finished.wait()
 
     def _accept_loop(self, listener: _socket.socket) -> None:
         limit = self.config.worker_connections
@@ -176,7 +179,7 @@ class WorkerServer:
         cut by a close.  Whatever is still busy after ``timeout`` is cut.
         """
         if self.stopping:
-            self._stopped.wait(timeout)
+            self.finished.wait(timeout)
             return
         self.stopping = True
         self._idle_grace = idle_grace
@@ -197,6 +200,7 @@ class WorkerServer:
             channel.stop()
         if not self.connections:
             self._stopped.set()
+        deadline = time.monotonic() + timeout
         if not self._stopped.wait(timeout):
             log.warning("Cutting %d connections still busy after %.1f s", len(self.connections), timeout)
             greenlets = [greenlet for greenlet in self.connections.values() if greenlet is not None]
@@ -204,9 +208,12 @@ class WorkerServer:
             for connection in list(self.connections):
                 connection.close()
         self._stopped.set()
+        # Let on_close callbacks (held responses, channels) run before the hub stops.
+        self.callbacks.join(timeout=max(0.1, deadline - time.monotonic()))
         gevent.killall(self._greenlets, block=False)
         if self.access_log is not None:
             self.access_log.close()
+        self.finished.set()
 
 
 def _raw(sock) -> _socket.socket:
