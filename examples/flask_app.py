@@ -48,3 +48,13 @@ def user(user_id: int):
 @app.get("/error")
 def error():
     raise RuntimeError("a bug in the view")
+
+
+@app.route("/ws", websocket=True)  # Werkzeug routes WebSocket handshakes only to websocket rules
+def websocket_echo():
+    """A WebSocket from a Flask view: take the connection over as a channel."""
+    take_over = request.environ.get("preforkit.as_channel")
+    if take_over is None or not request.environ.get("preforkit.websocket"):
+        abort(400)
+    take_over(on_receive=lambda channel, message: channel.send(message))
+    return ""  # ignored: the connection now belongs to the channel

@@ -56,3 +56,45 @@ def test_clock_pushes_every_second(cli_server):
                 break
     assert len(lines) == 3
     assert time.monotonic() - started >= 1.9
+
+
+def test_ws_echo_example(cli_server):
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    server = cli_server("examples.ws_echo:handler", "-b", "127.0.0.1:0")
+
+    async def client():
+        async with connect(f"ws://127.0.0.1:{server.port}/anything") as ws:
+            await ws.send("text")
+            assert await ws.recv() == "text"
+            await ws.send(b"\x01bin")
+            assert await ws.recv() == b"\x01bin"
+
+    asyncio.run(asyncio.wait_for(client(), 20))
+    assert "WebSocket echo" in requests.get(f"http://127.0.0.1:{server.port}/", timeout=5).text
+
+
+def test_ws_chat_example_broadcasts(cli_server):
+    import asyncio
+    import json
+
+    from websockets.asyncio.client import connect
+
+    server = cli_server("examples.ws_chat:handler", "-b", "127.0.0.1:0")
+    url = f"ws://127.0.0.1:{server.port}/ws"
+
+    async def clients():
+        async with connect(url) as alice, connect(url) as bob:
+            while "2 in the room" not in json.loads(await alice.recv()).get("system", ""):
+                pass
+            await bob.send("hi alice")
+            for _ in range(5):
+                message = json.loads(await alice.recv())
+                if message.get("text") == "hi alice":
+                    return True
+        return False
+
+    assert asyncio.run(asyncio.wait_for(clients(), 20))
+    assert "<title>preforkit WebSocket chat</title>" in requests.get(f"http://127.0.0.1:{server.port}/", timeout=5).text

@@ -260,3 +260,19 @@ def test_workers_env_multiprocess(cli_server):
     assert environ["wsgi.multiprocess"] is True
     assert environ["wsgi.multithread"] is True
     assert os.environ.get("PREFORKIT_WORKERS") is None
+
+
+def test_websocket_from_a_flask_view(cli_server):
+    pytest.importorskip("flask")
+    import asyncio
+
+    from websockets.asyncio.client import connect
+
+    server = cli_server("examples.flask_app:app", "-b", "127.0.0.1:0")
+
+    async def client():
+        async with connect(f"ws://127.0.0.1:{server.port}/ws") as ws:
+            await ws.send("through flask")
+            assert await ws.recv() == "through flask"
+
+    asyncio.run(asyncio.wait_for(client(), 20))

@@ -302,10 +302,29 @@ class WebSocketChannel(Channel):
             if self._state != OPEN:
                 return False
             frame = self._encode(opcode, payload)
-        sent = self._enqueue(frame)
+            direct = not self._outbox and not self._writing and _get_ident() == self._hub.thread_ident
+        # In the hub's thread with nothing queued: write now, without the queue.
+        sent = self._send_now(frame) if direct else self._enqueue(frame)
         if sent and close:
             self.close()
         return sent
+
+    def _send_now(self, frame: bytes) -> bool:
+        try:
+            written = self._connection.sock.send(frame)
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            self._lost(CLIENT_GONE)
+            return False
+        if written < len(frame):
+            with self._lock:
+                if self._outbox is None:
+                    self._outbox = deque()
+                self._outbox.appendleft(memoryview(frame)[written:])
+                self._queued += 1
+                self._arm_writer()
+        return True
 
     def _encode(self, opcode: int, payload: bytes) -> bytes:
         deflate = self._deflate

@@ -11,10 +11,10 @@ import time
 import gevent
 from gevent import get_hub
 from gevent.event import Event
-from gevent.pool import Group
 
 from ..http import HeadLimits, HeadParser
 from ._access_log import AccessLog
+from ._callbacks import CallbackRunner
 from ._connection import Connection
 from .wsgi import WSGIAdapter
 
@@ -49,7 +49,7 @@ class WorkerServer:
         self.listeners = [_raw(sock) for sock in sockets]
         self.connections: dict[Connection, gevent.Greenlet] = {}
         self.channels: set = set()  # open WebSocket and stream channels
-        self.callbacks = Group()  # greenlets running the app's on_close/on_receive callbacks
+        self.callbacks = CallbackRunner()  # greenlets running the app's on_close/on_receive callbacks
         self.request_timeout = config.request_timeout
         self.requests = 0  # served so far
         self.max_requests = 0  # recycle after this many (0: never); set by the worker process
