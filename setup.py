@@ -29,9 +29,12 @@ setup(
             "flask>=2.3",
             "django>=4.2",
             "gunicorn>=21",
+            "websockets>=12",
+            "redis>=4.5",
         ],
         "bench": ["gunicorn>=21", "uvicorn[standard]>=0.30", "granian>=1.5"],
         "proctitle": ["setproctitle>=1.3"],
+        "redis": ["redis>=4.5"],
     },
     entry_points={"console_scripts": ["preforkit = preforkit.cli:main"]},
     classifiers=[

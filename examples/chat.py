@@ -1,9 +1,10 @@
 """A long-poll chat room: ``preforkit examples.chat:handler``, then open http://127.0.0.1:8000/.
 
 GET /poll?since=N is held until a message newer than N exists (or 25 s pass);
-POST /send adds a message and answers every held poll at once.  The messages
-and the waiting polls live in this worker process: with ``--workers`` above 1,
-a message reaches the clients held by the same worker only.
+POST /send publishes a message with ``preforkit.pubsub``, and every worker
+(every instance, with ``--pubsub redis://...``) stores it and answers the
+polls it holds.  Works the same with ``--workers 4`` and behind a load
+balancer in front of several instances.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import json
 import time
 from urllib.parse import parse_qs
 
-from preforkit import async_response
+from preforkit import async_response, pubsub
 
 MAX_MESSAGES = 100
 POLL_TIMEOUT = 25.0
 
-messages: list[dict] = []  # {"id", "time", "text"}, oldest first
+messages: list[dict] = []  # {"id", "time", "text"}, oldest first; ids are publish times in ns
 waiting: dict = {}  # respond -> the id the client has seen
 
 
@@ -56,14 +57,23 @@ def send(request: dict) -> dict:
     text = raw.strip()[:500]
     if not text:
         return _json({"error": "empty message"}, 400)
-    message = {"id": (messages[-1]["id"] + 1) if messages else 1, "time": time.time(), "text": text}
+    message = {"id": time.time_ns(), "time": time.time(), "text": text}
+    pubsub.publish("chat", message)  # reaches every worker, this one included
+    return _json(message, 201)
+
+
+def on_message(message: dict) -> None:
+    """Every worker: keep the message and answer the polls held here."""
     messages.append(message)
+    messages.sort(key=lambda m: m["id"])
     del messages[:-MAX_MESSAGES]
     held = list(waiting.items())
     waiting.clear()
     for respond, since in held:
         respond(_json(_newer(since)))
-    return _json(message, 201)
+
+
+pubsub.subscribe("chat", on_message)
 
 
 def handler(request: dict):

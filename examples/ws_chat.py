@@ -1,38 +1,46 @@
 """A WebSocket chat room: ``preforkit examples.ws_chat:handler``, then open http://127.0.0.1:8000/.
 
-Every text message a browser sends is broadcast to every connected browser
-(in this worker process).
+Every text message a browser sends is published with ``preforkit.pubsub``;
+every worker (and every instance sharing ``--pubsub redis://...``) sends it
+to the browsers it holds.  Each client is told which worker serves it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 
-from preforkit import as_channel
+from preforkit import as_channel, pubsub
 
-members: set = set()
+members: set = set()  # the channels this worker holds
 
 
-def _broadcast(payload: dict) -> None:
+def _send_to_members(payload: dict) -> None:
     text = json.dumps(payload)
     for channel in list(members):
         channel.send(text)
 
 
+pubsub.subscribe("ws-chat", _send_to_members)
+
+
 def on_open(channel) -> None:
     members.add(channel)
-    _broadcast({"system": f"{len(members)} in the room", "time": time.time()})
+    channel.send(
+        json.dumps({"system": f"connected to worker {os.getpid()}", "worker": os.getpid(), "time": time.time()})
+    )
+    pubsub.publish("ws-chat", {"system": "someone joined", "time": time.time()})
 
 
 def on_receive(channel, message) -> None:
     if isinstance(message, str) and message.strip():
-        _broadcast({"text": message.strip()[:500], "time": time.time()})
+        pubsub.publish("ws-chat", {"text": message.strip()[:500], "time": time.time()})
 
 
 def on_close(channel, status) -> None:
     members.discard(channel)
-    _broadcast({"system": f"{len(members)} in the room", "time": time.time()})
+    pubsub.publish("ws-chat", {"system": "someone left", "time": time.time()})
 
 
 def handler(request: dict):

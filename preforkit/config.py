@@ -109,6 +109,13 @@ def parse_hook(value: Any) -> str | None:
     return text
 
 
+def parse_pubsub(value: Any) -> str:
+    text = parse_str(value).strip()
+    if text == "local" or text.startswith(("redis://", "rediss://", "unix://")):
+        return text
+    raise ValueError(f"{value!r} is not 'local' or a redis:// URL")
+
+
 def choice(*options: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         text = str(value).strip().lower()
@@ -407,6 +414,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Maximum request body size, e.g. 8M (413 above).",
         section="limits",
         metavar="SIZE",
+    ),
+    Setting(
+        "pubsub",
+        ("--pubsub",),
+        parse_pubsub,
+        "local",
+        "Pub/sub backend: 'local' fans out to every worker of this server; redis://HOST:PORT/DB also reaches every "
+        "instance sharing that Redis (needs the redis package).",
+        section="pubsub",
+        metavar="URL",
     ),
     Setting(
         "max_ws_message",

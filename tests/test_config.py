@@ -27,6 +27,7 @@ SAMPLE = {
     "log_level": ("debug", "debug"),
     "server_header": ("x", "x"),
     "preload": ("true", True),
+    "pubsub": ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
     "max_ws_message": ("1M", 1 << 20),
     "ws_compression": ("false", False),
     "ws_ping_interval": ("5", 5.0),

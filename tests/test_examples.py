@@ -87,8 +87,8 @@ def test_ws_chat_example_broadcasts(cli_server):
 
     async def clients():
         async with connect(url) as alice, connect(url) as bob:
-            while "2 in the room" not in json.loads(await alice.recv()).get("system", ""):
-                pass
+            assert "connected to worker" in json.loads(await alice.recv())["system"]
+            assert "connected to worker" in json.loads(await bob.recv())["system"]
             await bob.send("hi alice")
             for _ in range(5):
                 message = json.loads(await alice.recv())

@@ -7,14 +7,12 @@ import struct
 import threading
 
 import pytest
+from websockets.asyncio.client import connect
 
 from preforkit import as_channel
 
 from .helpers import exchange
 from .wsclient import RawWebSocket
-
-websockets = pytest.importorskip("websockets")
-from websockets.asyncio.client import connect  # noqa: E402
 
 TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION = 0x1, 0x2, 0x8, 0x9, 0xA, 0x0
 

@@ -26,7 +26,6 @@ FRAMEWORKS = {
 
 @pytest.fixture(params=sorted(FRAMEWORKS))
 def framework(request, cli_server):
-    pytest.importorskip(request.param)
     spec, greeting = FRAMEWORKS[request.param]
     server = cli_server(spec, "-b", "127.0.0.1:0")
     assert server.wait_for("using the wsgi interface")
@@ -64,7 +63,6 @@ def _environ(port: int, path: str, headers: dict) -> dict:
 
 
 def test_environ_matches_gunicorn(cli_server):
-    pytest.importorskip("gunicorn")
     ours = cli_server("tests.fixtures.wsgi_apps:environ_dump", "-b", "127.0.0.1:0")
     app = "tests.fixtures.wsgi_apps:environ_dump"
     process = subprocess.Popen(
@@ -263,7 +261,6 @@ def test_workers_env_multiprocess(cli_server):
 
 
 def test_websocket_from_a_flask_view(cli_server):
-    pytest.importorskip("flask")
     import asyncio
 
     from websockets.asyncio.client import connect

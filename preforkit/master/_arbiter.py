@@ -32,6 +32,7 @@ from ..worker._process import (
     WorkerSlot,
 )
 from ._binding import address_of, bind, describe
+from ._broker import Broker
 from ._proctitle import set_proctitle
 from ._systemd import Notifier
 
@@ -97,6 +98,7 @@ class Arbiter:
         self._last_memory_check = 0.0
         self._pipe = (-1, -1)
         self._last_status = ""
+        self.broker: Broker | None = None
 
     # -- the loop ---------------------------------------------------------------
 
@@ -104,6 +106,7 @@ class Arbiter:
         """Fork the workers and supervise them until told to stop."""
         set_proctitle(f"master [{self.app_spec}]")
         self._install_signals()
+        self.broker = Broker(self.config.pubsub, self._pipe[1])
         addresses = ", ".join(describe(sock) for sock in self.sockets)
         log.info("Listening at %s (master pid %d, %s)", addresses, os.getpid(), _workers(self.config.workers))
         try:
@@ -139,13 +142,24 @@ class Arbiter:
             self.signals.append(signum)
 
     def _wait_for_signal(self, timeout: float) -> None:
+        """Wait for a signal, a pub/sub frame from a worker, or Redis; move frames along."""
+        broker = self.broker
         try:
-            ready, _, _ = _select([self._pipe[0]], [], [], timeout)
-            if ready:
-                while os.read(self._pipe[0], 1024):
+            readable, writable, _ = _select([self._pipe[0], *broker.readable()], broker.writable(), [], timeout)
+        except InterruptedError:
+            return
+        for sock in writable:
+            broker.on_writable(sock)
+        for item in readable:
+            if item == self._pipe[0]:
+                try:
+                    while os.read(self._pipe[0], 1024):
+                        pass
+                except BlockingIOError:
                     pass
-        except (BlockingIOError, InterruptedError):
-            pass
+                broker.on_wake()
+            else:
+                broker.on_readable(item)
 
     # -- signal handlers (only ever called from the loop) -----------------------
 
@@ -222,16 +236,20 @@ class Arbiter:
         sys.stderr.flush()
         # Block our signals across the fork: the child must not run the
         # master's handlers in the moment before it resets them.
+        master_end, worker_end = self.broker.pair()
         signal.pthread_sigmask(signal.SIG_BLOCK, MASTER_SIGNALS)
         try:
             pid = _fork_function()()
         except BaseException:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
+            master_end.close()
+            worker_end.close()
             raise
         if pid == 0:  # the worker
             code = EXIT_BOOT_ERROR
             try:
-                code = self._worker_main(age, slot)
+                master_end.close()
+                code = self._worker_main(age, slot, worker_end)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except BaseException:
@@ -240,19 +258,22 @@ class Arbiter:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
+        worker_end.close()
+        self.broker.add(pid, master_end)
         worker = Worker(pid=pid, age=age, generation=generation, slot=slot)
         self.workers[pid] = worker
         signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
         log.info("Booting worker %d (age %d)", pid, age)
         return worker
 
-    def _worker_main(self, age: int, slot: WorkerSlot) -> int:
+    def _worker_main(self, age: int, slot: WorkerSlot, bus_sock) -> int:
         signal.set_wakeup_fd(-1)
         for signum in MASTER_SIGNALS:
             _signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
         for fd in self._pipe:
             os.close(fd)
+        self.broker.close_in_child()
         set_proctitle(f"worker [{self.app_spec}]")
         sockets = self.sockets
         if self.config.reuse_port:
@@ -265,6 +286,7 @@ class Arbiter:
             app_spec=self.app_spec,
             app=self.app,
             hooks=self.hooks,
+            bus_sock=bus_sock,
         )
         return worker.run()
 
@@ -288,6 +310,7 @@ class Arbiter:
             if worker is None:
                 continue
             worker.slot.close()
+            self.broker.remove(pid)
             self._worker_exited(worker, status)
 
     def _worker_exited(self, worker: Worker, status: int) -> None:
@@ -464,6 +487,8 @@ class Arbiter:
             self.reap_workers()
             time.sleep(0.01)
         signal.set_wakeup_fd(-1)
+        if self.broker is not None:
+            self.broker.close()
         for fd in self._pipe:
             if fd >= 0:
                 os.close(fd)

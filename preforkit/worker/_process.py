@@ -73,7 +73,10 @@ class WorkerSlot:
 class WorkerProcess:
     """Runs in the child after ``fork``; ``run()`` returns the exit status."""
 
-    def __init__(self, *, age: int, config, sockets, slot: WorkerSlot, app_spec: str, app=None, hooks=None) -> None:
+    def __init__(
+        self, *, age: int, config, sockets, slot: WorkerSlot, app_spec: str, app=None, hooks=None, bus_sock=None
+    ) -> None:
+        self.bus_sock = bus_sock  # this worker's pub/sub link to the master
         self.age = age  # 1 for the first worker ever spawned, 2 for the next...
         self.pid = os.getpid()
         self.config = config
@@ -126,6 +129,15 @@ class WorkerProcess:
 
         config = self.config
         server = self.server = WorkerServer(app, config, self.sockets)
+        if self.bus_sock is not None:
+            import _socket
+
+            from ._bus import BUS
+
+            sock = self.bus_sock
+            raw = _socket.socket(sock.family, sock.type, sock.proto, sock.detach())
+            raw.setblocking(False)
+            BUS.attach(raw)
         if config.max_requests:
             server.max_requests = config.max_requests + random.randint(0, config.max_requests_jitter)
             server.on_max_requests = self._recycle

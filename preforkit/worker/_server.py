@@ -64,6 +64,10 @@ class WorkerServer:
 
     def start(self) -> None:
         """Start accepting (returns at once)."""
+        from ._bus import BUS
+
+        if BUS._sock is None:
+            BUS.hub = get_hub()  # in-process pub/sub is delivered by this server's hub
         for listener in self.listeners:
             self._greenlets.append(gevent.spawn(self._accept_loop, listener))
         self._greenlets.append(gevent.spawn(self._sweep))
