@@ -203,3 +203,36 @@ def test_two_instances_share_redis_and_survive_a_restart(cli_server, redis_serve
     assert one.wait_for("Redis subscription back", start=start_one, timeout=30)
     assert two.wait_for("Redis subscription back", start=start_two, timeout=30)
     assert _poll_and_publish([one, two], two.port, "again") == ["again"] * 10
+
+
+def test_a_stuck_worker_does_not_hold_up_the_others(cli_server):
+    # A shared listening socket: while one worker spins, the other accepts every new connection.
+    server = cli_server(APP, "-b", "127.0.0.1:0", "-w", "2")
+    assert server.wait_for("Ready: 2 workers")
+    spinning = threading.Thread(
+        target=lambda: requests.get(f"http://127.0.0.1:{server.port}/spin?4", timeout=20), daemon=True
+    )
+    spinning.start()
+    assert server.wait_for("spinning", timeout=10)
+    # While one worker spins, 40 MiB are published: more than the 16 MiB the master keeps for it.
+    assert requests.get(f"http://127.0.0.1:{server.port}/flood", timeout=20).text == "flooded"
+    assert server.wait_for(r"pubsub: worker \d+ reads too slowly; \d+ messages dropped for it", timeout=20)
+    clients = _connect_polls(server.port, 10)
+    try:
+        assert server.wait_for("held poll", count=10, timeout=20)
+        requests.get(f"http://127.0.0.1:{server.port}/publish?still-flowing", timeout=20)
+        assert {read_response(sock, timeout=20)[2].split()[0] for sock in clients} == {b"still-flowing"}
+    finally:
+        for sock in clients:
+            sock.close()
+    spinning.join(20)
+
+
+def test_chat_example_with_two_instances_on_redis(cli_server, redis_server):
+    one = cli_server("examples.chat:handler", "-b", "127.0.0.1:0", "-w", "2", "--pubsub", redis_server.url)
+    two = cli_server("examples.chat:handler", "-b", "127.0.0.1:0", "-w", "2", "--pubsub", redis_server.url)
+    for server in (one, two):
+        assert server.wait_for("subscribed to preforkit:pubsub")
+    sent = requests.post(f"http://127.0.0.1:{one.port}/send", data=b"across instances", timeout=10).json()
+    got = requests.get(f"http://127.0.0.1:{two.port}/poll?since={sent['id'] - 1}", timeout=30).json()
+    assert got[0]["text"] == "across instances"
