@@ -27,6 +27,8 @@ SAMPLE = {
     "log_level": ("debug", "debug"),
     "server_header": ("x", "x"),
     "preload": ("true", True),
+    "header_timeout": ("5", 5.0),
+    "body_timeout": ("6", 6.0),
     "pubsub": ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
     "max_ws_message": ("1M", 1 << 20),
     "ws_compression": ("false", False),

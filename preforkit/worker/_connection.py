@@ -77,6 +77,7 @@ class Connection:
         "closed",
         "closing",
         "fd",
+        "head_started",
         "held",
         "idle",
         "local",
@@ -84,8 +85,10 @@ class Connection:
         "responder",
         "server",
         "sock",
+        "timed_out",
         "trusted",
         "waiting_since",
+        "waiting_write",
     )
 
     def __init__(self, sock: socket.socket, peer, server: WorkerServer, local: tuple) -> None:
@@ -100,6 +103,9 @@ class Connection:
         self.idle = True  # between requests, nothing received yet
         self.closing = False
         self.waiting_since = 0.0  # when the current I/O wait began; 0 when not waiting
+        self.waiting_write = False  # that wait is for the socket to take more output
+        self.head_started = 0.0  # when the first byte of an incomplete request head arrived
+        self.timed_out = False  # the sweeper ended a slow head or body (answered with 408)
         self.held = False  # parked, waiting for an async response (no greenlet)
         self.closed = False
         self.responder = None
@@ -113,6 +119,16 @@ class Connection:
         """End the connection from another greenlet: its pending I/O fails."""
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def time_out(self) -> None:
+        """From the sweeper: a request head or body is too slow.  Reading stops
+        (the pending read sees EOF) and the request is answered with 408."""
+        self.timed_out = True
+        self.closing = True
+        try:
+            self.sock.shutdown(socket.SHUT_RD)
         except OSError:
             pass
 
@@ -157,7 +173,11 @@ class Connection:
     def _wait_writable(self) -> None:
         if self._write_watcher is None:
             self._write_watcher = self._hub.loop.io(self.fd, 2)
-        self._wait(self._write_watcher)
+        self.waiting_write = True
+        try:
+            self._wait(self._write_watcher)
+        finally:
+            self.waiting_write = False
 
     def _wait(self, watcher) -> None:
         """Park this greenlet until ``watcher`` fires; the sweeper sees how long."""
@@ -380,14 +400,19 @@ class Connection:
         buffer = self.buffer
         parser = self.server.parser
         result = parser.parse(buffer) if buffer else None
+        if result is None and buffer:
+            self.head_started = time.monotonic()  # a partial (pipelined) head is already here
         while result is None:
             self.idle = not buffer
             data = self.recv()
             if not data:
                 return None
+            if self.idle:
+                self.head_started = time.monotonic()
             self.idle = False
             buffer += data
             result = parser.parse(buffer)
+        self.head_started = 0.0
         head, used = result
         del buffer[:used]
         return head
@@ -400,6 +425,8 @@ class Connection:
             self._reject(exc)
             return False
         if head is None:
+            if self.timed_out:
+                self._reject(ProtocolError("the request head took too long (--header-timeout)", 408))
             return False
         server = self.server
         started = time.time() if server.access_log is not None else 0.0
@@ -418,6 +445,8 @@ class Connection:
             self._reject(exc)
             return False
         except ClientDisconnected:
+            if self.timed_out:
+                self._reject(ProtocolError("the request body stalled (--body-timeout)", 408))
             return False
         except Timeout as exc:
             if exc is not timer:

@@ -88,8 +88,11 @@ class WorkerServer:
         try:
             while not self.stopping:
                 if len(connections) >= limit:
+                    # Full: idle keep-alive connections make room for new requests
+                    # (a flood of idle clients must not lock new ones out).
                     self._below_limit.clear()
-                    self._below_limit.wait()
+                    self._shed_idle(max(1, limit // 10))
+                    self._below_limit.wait(0.1)
                     continue
                 try:
                     fd, peer = listener._accept()
@@ -114,6 +117,17 @@ class WorkerServer:
                 connections[connection] = gevent.spawn(self._run, connection)
         finally:
             watcher.close()
+
+    def _shed_idle(self, count: int) -> int:
+        """Close up to ``count`` connections idle between requests, longest idle first."""
+        idle = [c for c in self.connections if c.idle and c.waiting_since and not c.closing]
+        idle.sort(key=lambda c: c.waiting_since)
+        for connection in idle[:count]:
+            connection.closing = True
+            connection.abort()
+        if idle:
+            log.debug("At --worker-connections: closed %d idle keep-alive connections", min(count, len(idle)))
+        return min(count, len(idle))
 
     def _run(self, connection: Connection) -> None:
         try:
@@ -155,17 +169,32 @@ class WorkerServer:
         (http-kit does the same); it runs a few times per ``keepalive``.
         While stopping it also ends connections idle for ``idle_grace``.
         """
-        keepalive = self.config.keepalive
-        ping_interval, ping_timeout = self.config.ws_ping_interval, self.config.ws_ping_timeout
-        interval = min(1.0, max(keepalive / 4, 0.05), max(ping_interval / 4, 0.05) if ping_interval else 1.0)
+        config = self.config
+        keepalive, header_timeout, body_timeout = config.keepalive, config.header_timeout, config.body_timeout
+        ping_interval, ping_timeout = config.ws_ping_interval, config.ws_ping_timeout
+        shortest = min(t for t in (keepalive, header_timeout, body_timeout, ping_interval or 4.0) if t > 0)
+        interval = min(1.0, max(shortest / 4, 0.05))
         while True:
             gevent.sleep(0.05 if self.stopping else interval)
             now = time.monotonic()
-            deadline = now - keepalive
             idle_deadline = now - self._idle_grace
             for connection in list(self.connections):
+                if connection.head_started:
+                    if header_timeout and now - connection.head_started > header_timeout:
+                        connection.time_out()  # slowloris: 408 and close
+                    continue
                 since = connection.waiting_since
-                if since and (since < deadline or (self.stopping and connection.idle and since < idle_deadline)):
+                if not since:
+                    continue
+                if connection.idle:
+                    expired = since < now - keepalive or (self.stopping and since < idle_deadline)
+                elif connection.waiting_write:
+                    expired = since < now - keepalive  # a client that stopped reading our response
+                else:
+                    if body_timeout and since < now - body_timeout:
+                        connection.time_out()  # a stalled request body: 408 and close
+                    continue
+                if expired:
                     connection.closing = True
                     connection.abort()
             if ping_interval:
