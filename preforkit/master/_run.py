@@ -71,6 +71,16 @@ def run(app_spec: str, config, reload_config=None) -> int:
     except (PidfileError, OSError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if config.certfile:
+        import ssl
+
+        from ..worker._tls import make_context
+
+        try:
+            make_context(config.certfile, config.keyfile, config.ca_certs)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"Error: cannot load the TLS certificate or key: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if config.umask is not None:
         os.umask(config.umask)
     sockets = []

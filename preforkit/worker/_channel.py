@@ -195,6 +195,9 @@ class Channel:
                     return
                 outbox.popleft()
                 self._queued -= 1
+        if not connection.flush_tls():
+            self._arm_writer()  # TLS ciphertext still waiting for the socket
+            return
         self._disarm_writer()
         if self._close_after_flush:
             self._finish_flushed()
@@ -324,6 +327,8 @@ class WebSocketChannel(Channel):
                 self._outbox.appendleft(memoryview(frame)[written:])
                 self._queued += 1
                 self._arm_writer()
+        elif not self._connection.flush_tls():
+            self._arm_writer()
         return True
 
     def _encode(self, opcode: int, payload: bytes) -> bytes:

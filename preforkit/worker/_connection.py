@@ -39,6 +39,7 @@ from ._body import ClientDisconnected, RequestBody
 from ._channel import ChannelResponse, StreamChannel, WebSocketChannel
 from ._proxy import forwarded_client
 from ._response import BadResponse, prepare_body
+from ._tls import TLSSocket
 from .wsgi import make_environ
 
 if TYPE_CHECKING:
@@ -83,9 +84,11 @@ class Connection:
         "local",
         "peer",
         "responder",
+        "served",
         "server",
         "sock",
         "timed_out",
+        "tls",
         "trusted",
         "waiting_since",
         "waiting_write",
@@ -94,6 +97,7 @@ class Connection:
     def __init__(self, sock: socket.socket, peer, server: WorkerServer, local: tuple) -> None:
         self.sock = sock
         self.fd = sock.fileno()
+        self.tls = type(sock) is TLSSocket
         self.peer = peer
         self.server = server
         self.local = local  # (host, port, scheme) of the listener
@@ -101,6 +105,7 @@ class Connection:
         self.trusted = peer[0] in server.trusted_proxies if isinstance(peer, tuple) else True
         self.buffer = bytearray()
         self.idle = True  # between requests, nothing received yet
+        self.served = 0  # responses written on this connection
         self.closing = False
         self.waiting_since = 0.0  # when the current I/O wait began; 0 when not waiting
         self.waiting_write = False  # that wait is for the socket to take more output
@@ -150,15 +155,35 @@ class Connection:
             sent = self.sock.send(data)
         except BlockingIOError:
             sent = 0
-        if sent == len(data):
-            return
-        view = memoryview(data)
-        while sent < len(view):
-            self._wait_writable()
+        if sent < len(data):
+            view = memoryview(data)
+            while sent < len(view):
+                self._wait_writable()
+                try:
+                    sent += self.sock.send(view[sent:])
+                except BlockingIOError:
+                    pass
+        if self.tls:
+            while not self.sock.flush():  # ciphertext the kernel has not taken yet
+                self._wait_writable()
+
+    def flush_tls(self) -> bool:
+        """Non-blocking: write pending TLS ciphertext; True when none is left (always, without TLS)."""
+        return not self.tls or self.sock.flush()
+
+    def _handshake(self) -> None:
+        """The TLS handshake, cooperatively; --header-timeout bounds it."""
+        self.head_started = time.monotonic()
+        while True:
             try:
-                sent += self.sock.send(view[sent:])
+                self.sock.handshake()
+                break
             except BlockingIOError:
-                pass
+                if self.sock.pending:
+                    self._wait_writable()
+                else:
+                    self._wait(self.read_watcher())
+        self.head_started = 0.0
 
     def read_watcher(self):
         if self._read_watcher is None:
@@ -189,6 +214,8 @@ class Connection:
 
     def sendfile(self, file, count: int) -> int:
         """Send ``count`` bytes of ``file`` from its position (os.sendfile)."""
+        if self.tls:
+            return self._send_file_by_reading(file, count)  # the kernel cannot encrypt
         try:
             in_fd = file.fileno()
             offset = file.tell()
@@ -224,6 +251,17 @@ class Connection:
         self.sendall(CONTINUE)
 
     # -- the request loop ---------------------------------------------------------
+
+    def start(self) -> None:
+        """A new connection: the TLS handshake if any, then serve requests."""
+        if self.tls:
+            try:
+                self._handshake()
+            except OSError as exc:
+                log.debug("TLS handshake with %s failed: %s", self.peer, exc)
+                self.close()
+                return
+        self.run()
 
     def run(self) -> None:
         """Serve requests until the connection closes or parks (async response)."""
@@ -467,6 +505,7 @@ class Connection:
         if keep_alive and body is not None and not body.can_drain(MAX_DRAIN):
             keep_alive = False  # say so now: the unread body cannot be skipped
         status, sent, keep_alive = self._write_response(head, response, keep_alive)
+        self.served += 1
         server.request_done()
         if server.access_log is not None:
             server.access_log.log(remote_addr, head, status, sent, started)

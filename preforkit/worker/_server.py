@@ -16,6 +16,7 @@ from ..http import HeadLimits, HeadParser
 from ._access_log import AccessLog
 from ._callbacks import CallbackRunner
 from ._connection import Connection
+from ._tls import TLSSocket, make_context
 from .wsgi import WSGIAdapter
 
 log = logging.getLogger("preforkit.error")
@@ -47,6 +48,11 @@ class WorkerServer:
         self.parser = HeadParser(self.limits)
         self.access_log = AccessLog.open(config.access_log, config.access_log_format)
         self.listeners = [_raw(sock) for sock in sockets]
+        self.tls_context = (
+            make_context(config.certfile, config.keyfile, config.ca_certs)
+            if getattr(config, "certfile", None)
+            else None
+        )
         self.connections: dict[Connection, gevent.Greenlet] = {}
         self.channels: set = set()  # open WebSocket and stream channels
         self.callbacks = CallbackRunner()  # greenlets running the app's on_close/on_receive callbacks
@@ -80,7 +86,7 @@ class WorkerServer:
     def _accept_loop(self, listener: _socket.socket) -> None:
         limit = self.config.worker_connections
         connections = self.connections
-        local = _local_address(listener)
+        local = _local_address(listener, "https" if self.tls_context is not None else "http")
         family = listener.family
         tcp = family in (socket.AF_INET, socket.AF_INET6)
         hub = get_hub()
@@ -113,6 +119,8 @@ class WorkerServer:
                 sock.setblocking(False)
                 if tcp:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self.tls_context is not None:
+                    sock = TLSSocket(sock, self.tls_context)
                 connection = Connection(sock, peer, self, local)
                 connections[connection] = gevent.spawn(self._run, connection)
         finally:
@@ -120,7 +128,8 @@ class WorkerServer:
 
     def _shed_idle(self, count: int) -> int:
         """Close up to ``count`` connections idle between requests, longest idle first."""
-        idle = [c for c in self.connections if c.idle and c.waiting_since and not c.closing]
+        # Keep-alive connections between requests, not new ones whose first request is on its way.
+        idle = [c for c in self.connections if c.idle and c.served and c.waiting_since and not c.closing]
         idle.sort(key=lambda c: c.waiting_since)
         for connection in idle[:count]:
             connection.closing = True
@@ -131,7 +140,7 @@ class WorkerServer:
 
     def _run(self, connection: Connection) -> None:
         try:
-            connection.run()
+            connection.start()
         except BaseException:
             connection.close()
             raise
@@ -261,9 +270,9 @@ def _raw(sock) -> _socket.socket:
     return raw
 
 
-def _local_address(listener: _socket.socket) -> tuple[str, int | None, str]:
+def _local_address(listener: _socket.socket, scheme: str) -> tuple[str, int | None, str]:
     """(host, port, scheme) the listener serves, for the request dict."""
     address = listener.getsockname()
     if isinstance(address, tuple):
-        return address[0], address[1], "http"
-    return "localhost", None, "http"
+        return address[0], address[1], scheme
+    return "localhost", None, scheme
