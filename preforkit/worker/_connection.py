@@ -438,19 +438,20 @@ class Connection:
         buffer = self.buffer
         parser = self.server.parser
         result = parser.parse(buffer) if buffer else None
-        if result is None and buffer:
-            self.head_started = time.monotonic()  # a partial (pipelined) head is already here
         while result is None:
+            if buffer and not self.head_started:
+                # Only an incomplete head is timed (--header-timeout): the usual
+                # head arriving in one piece costs no clock reading.
+                self.head_started = time.monotonic()
             self.idle = not buffer
             data = self.recv()
             if not data:
                 return None
-            if self.idle:
-                self.head_started = time.monotonic()
             self.idle = False
             buffer += data
             result = parser.parse(buffer)
-        self.head_started = 0.0
+        if self.head_started:
+            self.head_started = 0.0
         head, used = result
         del buffer[:used]
         return head
