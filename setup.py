@@ -35,6 +35,7 @@ setup(
         "bench": ["gunicorn>=21", "uvicorn[standard]>=0.30", "granian>=1.5"],
         "proctitle": ["setproctitle>=1.3"],
         "redis": ["redis>=4.5"],
+        "fuzz": ["atheris>=2.3"],
     },
     entry_points={"console_scripts": ["preforkit = preforkit.cli:main"]},
     classifiers=[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import resource
 import socket
 import time
 
@@ -121,4 +122,33 @@ def test_new_connections_at_the_limit_are_not_shed(serve):
         extra.close()
     finally:
         for sock in fresh:
+            sock.close()
+
+
+def test_twenty_thousand_idle_connections_do_not_stop_new_requests(cli_server):
+    """Idle clients fill both workers; new requests are still served."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    count = min(19_000, hard - 1000)  # this test process holds the client ends (per-process limit 20,000)
+    server = cli_server(
+        "examples.hello:handler", "-b", "127.0.0.1:0", "-w", "2", "--worker-connections", "12000", "--backlog", "4096"
+    )
+    assert server.wait_for("Ready: 2 workers")
+    idle = []
+    try:
+        for _ in range(count):
+            idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=30))
+        workers = psutil.Process(server.process.pid).children()
+        deadline = time.monotonic() + 60
+        held = 0
+        while time.monotonic() < deadline:
+            held = sum(len(p.net_connections("tcp")) for p in workers)
+            if held >= count:
+                break
+            time.sleep(0.2)  # accepting 19,000 connections takes a moment; no event says "all accepted"
+        assert held >= count
+        for _ in range(20):
+            assert requests.get(f"http://127.0.0.1:{server.port}/", timeout=10).status_code == 200
+    finally:
+        for sock in idle:
             sock.close()
