@@ -5,8 +5,10 @@
     python tests/fuzz/atheris_fuzz.py chunked -max_total_time=60
     python tests/fuzz/atheris_fuzz.py websocket -max_total_time=60
 
-Seed the head target with the request corpus for deeper coverage:
-``mkdir -p /tmp/corpus && cp tests/requests/*/*.http /tmp/corpus`` and add ``/tmp/corpus``.
+Unless a corpus directory is given, the head and chunked targets start from
+the request corpus (tests/requests, line ends made CRLF): random bytes alone
+rarely get past the request line, so the seeds are what reach the deeper
+rules.
 
 Each target feeds fuzzer bytes to one sans-I/O parser and treats any exception
 other than the parser's own error type as a crash (atheris then saves the
@@ -54,13 +56,28 @@ def fuzz_websocket(data: bytes) -> None:
         pass
 
 
+def _seed_corpus() -> str:
+    import tempfile
+
+    from tests.helpers import REQUESTS, load_http
+
+    directory = tempfile.mkdtemp(prefix="preforkit-fuzz-")
+    for path in REQUESTS.glob("*/*.http"):
+        with open(os.path.join(directory, path.stem), "wb") as file:
+            file.write(load_http(path))
+    return directory
+
+
 TARGETS = {"head": fuzz_head, "chunked": fuzz_chunked, "websocket": fuzz_websocket}
 
 
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in TARGETS:
         sys.exit(f"usage: {sys.argv[0]} {{{','.join(TARGETS)}}} [libFuzzer options, e.g. -max_total_time=60]")
-    target = TARGETS[sys.argv.pop(1)]
+    name = sys.argv.pop(1)
+    target = TARGETS[name]
+    if name in ("head", "chunked") and not any(not arg.startswith("-") for arg in sys.argv[1:]):
+        sys.argv.append(_seed_corpus())
     atheris.instrument_all()  # coverage feedback for the parsers (and everything else loaded)
     atheris.Setup(sys.argv, target)
     atheris.Fuzz()
