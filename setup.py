@@ -30,6 +30,7 @@ setup(
             "django>=4.2",
             "gunicorn>=21",
             "websockets>=12",
+            "atheris>=2.3",
             "redis>=4.5",
         ],
         "bench": ["gunicorn>=21", "uvicorn[standard]>=0.30", "granian>=1.5"],
