@@ -15,6 +15,7 @@ import logging
 import socket
 import struct
 
+from ..worker._bus import split_frames
 from ._redis import RedisLink
 
 log = logging.getLogger("preforkit.error")
@@ -84,14 +85,8 @@ class Broker:
             data = b""
         if not data:
             return  # the worker is gone; reaping removes the link
-        buffer = link.inbuf
-        buffer += data
-        while len(buffer) >= 4:
-            (size,) = _LENGTH.unpack_from(buffer)
-            if len(buffer) < 4 + size:
-                break
-            body = bytes(buffer[4 : 4 + size])
-            del buffer[: 4 + size]
+        link.inbuf += data
+        for body in split_frames(link.inbuf):
             if self.redis is not None:
                 self.redis.publish(body)
             else:

@@ -31,6 +31,18 @@ _LENGTH = struct.Struct("!I")
 _TOPIC = struct.Struct("!H")
 
 
+def split_frames(buffer: bytearray) -> list[bytes]:
+    """Take every complete length-prefixed frame body off the front of ``buffer``."""
+    bodies = []
+    while len(buffer) >= 4:
+        (size,) = _LENGTH.unpack_from(buffer)
+        if len(buffer) < 4 + size:
+            break
+        bodies.append(bytes(buffer[4 : 4 + size]))
+        del buffer[: 4 + size]
+    return bodies
+
+
 def encode(topic: str, message) -> bytes:
     """The frame body for ``message`` on ``topic`` (ValueError when invalid or too big)."""
     if not isinstance(topic, str) or not topic or len(topic) > MAX_TOPIC or "\0" in topic:
@@ -187,14 +199,8 @@ class Bus:
         if not data:
             self._read_watcher.stop()
             return
-        buffer = self._inbuf
-        buffer += data
-        while len(buffer) >= 4:
-            (size,) = _LENGTH.unpack_from(buffer)
-            if len(buffer) < 4 + size:
-                break
-            body = bytes(buffer[4 : 4 + size])
-            del buffer[: 4 + size]
+        self._inbuf += data
+        for body in split_frames(self._inbuf):
             self._deliver(body)
 
     def _deliver(self, body: bytes) -> None:

@@ -359,13 +359,9 @@ class WebSocketChannel(Channel):
         self._lost(self._status)
 
     def _readable(self) -> None:
-        connection = self._connection
-        try:
-            data = connection.sock.recv(RECV_SIZE)
-        except BlockingIOError:
+        data = self._connection.recv_nowait()
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._lost(self._status if self._state == CLOSING else CLIENT_GONE)
             return
@@ -511,12 +507,9 @@ class StreamChannel(Channel):
     def _readable(self) -> None:
         """Pipelined bytes are kept for after the stream; EOF means the client left."""
         connection = self._connection
-        try:
-            data = connection.sock.recv(RECV_SIZE)
-        except BlockingIOError:
+        data = connection.recv_nowait()
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             self._lost(CLIENT_GONE)
             return

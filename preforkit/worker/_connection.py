@@ -265,18 +265,36 @@ class Connection:
 
     def run(self) -> None:
         """Serve requests until the connection closes or parks (async response)."""
+        self._guard(self._serve_loop)
+
+    def _serve_loop(self) -> bool:
+        """Serve requests; True when the connection parked (it stays open), False to close it."""
+        while True:
+            result = self._serve_one()
+            if result is HELD:
+                return True
+            if not result:
+                return False
+
+    def _guard(self, step) -> None:
+        """Run ``step``; close the connection unless it says it parked. Client I/O errors end quietly."""
         try:
-            while True:
-                result = self._serve_one()
-                if result is HELD:
-                    return
-                if not result:
-                    break
+            if step():
+                return
         except (ConnectionError, ClientDisconnected):
             pass
         except OSError as exc:
             log.debug("connection error from %s: %s", self.peer, exc)
         self.close()
+
+    def recv_nowait(self) -> bytes | None:
+        """For io-watcher callbacks: the bytes waiting, b"" at EOF or on error, None if none yet."""
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
 
     def close(self) -> None:
         if self.closed:
@@ -329,12 +347,9 @@ class Connection:
 
     def _readable_while_held(self) -> None:
         """In the hub: the client sent more (pipelining) or went away."""
-        try:
-            data = self.sock.recv(RECV_SIZE)
-        except BlockingIOError:
+        data = self.recv_nowait()
+        if data is None:
             return
-        except OSError:
-            data = b""
         if data:
             self.buffer += data
             if len(self.buffer) > HELD_BUFFER_LIMIT:
@@ -352,15 +367,7 @@ class Connection:
         if self._read_watcher is not None:
             self._read_watcher.stop()
         self.server.connection_resumed(self)
-        try:
-            if self._finish_held(response):
-                self.run()
-                return
-        except (ConnectionError, ClientDisconnected):
-            pass
-        except OSError as exc:
-            log.debug("connection error from %s: %s", self.peer, exc)
-        self.close()
+        self._guard(lambda: self._finish_held(response) and self._serve_loop())
 
     def _finish_held(self, response: dict) -> bool:
         head, remote_addr, keep_alive, started = self._held
