@@ -1,10 +1,28 @@
-"""preforkit: a prefork gevent HTTP/1.1 server for Ring-style and WSGI apps."""
+"""preforkit: a prefork gevent HTTP/1.1 server for Ring-style and WSGI apps.
+
+The public names are loaded on first use (PEP 562): ``preforkit`` on the
+command line runs a master process that must not import gevent.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from ._api import Server, run_server, serve
-from .http import SSE_HEADERS, sse_comment, sse_event
-from .worker import AsyncResponse, Channel, Responder, as_channel, async_response
+_EXPORTS = {
+    "Server": "._api",
+    "run_server": "._api",
+    "serve": "._api",
+    "SSE_HEADERS": ".http",
+    "sse_comment": ".http",
+    "sse_event": ".http",
+    "AsyncResponse": ".worker",
+    "Channel": ".worker",
+    "Responder": ".worker",
+    "as_channel": ".worker",
+    "async_response": ".worker",
+}
 
 __all__ = [
     "SSE_HEADERS",
@@ -20,3 +38,16 @@ __all__ = [
     "sse_comment",
     "sse_event",
 ]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

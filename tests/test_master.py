@@ -419,3 +419,14 @@ def test_ipv6_and_inherited_fd(cli_server):
         inherited.close()
         process.terminate()
         process.communicate(timeout=20)
+
+
+def test_master_does_not_import_gevent():
+    """The master stays small: gevent is imported by each worker after the fork, not before."""
+    code = (
+        "import sys, preforkit, preforkit.cli, preforkit.master._arbiter, preforkit.master._run;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('gevent', 'greenlet')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -15,7 +15,7 @@ import logging
 import socket
 import struct
 
-from ..worker._bus import split_frames
+from ..worker._frames import split_frames
 from ._redis import RedisLink
 
 log = logging.getLogger("preforkit.error")

@@ -1,26 +1,39 @@
-"""One worker process: gevent hub, accept loop, connection greenlets, dispatch."""
+"""One worker process: gevent hub, accept loop, connection greenlets, dispatch.
 
-from ._app import AppLoadError, load_app, resolve_interface
-from ._async import AsyncResponse, Responder, async_response
-from ._body import ClientDisconnected, RequestBody
-from ._channel import Channel, ChannelResponse, StreamChannel, WebSocketChannel, as_channel
-from ._response import FileRange
-from ._server import WorkerServer
+The names below are loaded on first use (PEP 562), so that the master, which
+imports only the worker's light modules (``_process``, ``_app``), never
+imports gevent: each worker imports it after the fork, and the master stays small.
+"""
 
-__all__ = [
-    "AppLoadError",
-    "AsyncResponse",
-    "Channel",
-    "ChannelResponse",
-    "ClientDisconnected",
-    "FileRange",
-    "RequestBody",
-    "Responder",
-    "StreamChannel",
-    "WebSocketChannel",
-    "WorkerServer",
-    "as_channel",
-    "async_response",
-    "load_app",
-    "resolve_interface",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "AppLoadError": "._app",
+    "load_app": "._app",
+    "resolve_interface": "._app",
+    "AsyncResponse": "._async",
+    "Responder": "._async",
+    "async_response": "._async",
+    "ClientDisconnected": "._body",
+    "RequestBody": "._body",
+    "Channel": "._channel",
+    "ChannelResponse": "._channel",
+    "StreamChannel": "._channel",
+    "WebSocketChannel": "._channel",
+    "as_channel": "._channel",
+    "FileRange": "._response",
+    "WorkerServer": "._server",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -20,6 +20,8 @@ import gevent
 from gevent.monkey import get_original
 from gevent.queue import Full, Queue
 
+from ._frames import LENGTH, split_frames
+
 log = logging.getLogger("preforkit.error")
 
 _get_ident = get_original("_thread", "get_ident")
@@ -27,20 +29,8 @@ _get_ident = get_original("_thread", "get_ident")
 MAX_MESSAGE = 1024 * 1024  # encoded size limit of one published message
 MAX_TOPIC = 256
 QUEUE_SIZE = 1024  # messages an iterator subscription holds before dropping
-_LENGTH = struct.Struct("!I")
+_LENGTH = LENGTH
 _TOPIC = struct.Struct("!H")
-
-
-def split_frames(buffer: bytearray) -> list[bytes]:
-    """Take every complete length-prefixed frame body off the front of ``buffer``."""
-    bodies = []
-    while len(buffer) >= 4:
-        (size,) = _LENGTH.unpack_from(buffer)
-        if len(buffer) < 4 + size:
-            break
-        bodies.append(bytes(buffer[4 : 4 + size]))
-        del buffer[: 4 + size]
-    return bodies
 
 
 def encode(topic: str, message) -> bytes:

@@ -1,0 +1,19 @@
+"""Length-prefixed frames between the master and its workers (no gevent here)."""
+
+from __future__ import annotations
+
+import struct
+
+LENGTH = struct.Struct("!I")
+
+
+def split_frames(buffer: bytearray) -> list[bytes]:
+    """Take every complete length-prefixed frame body off the front of ``buffer``."""
+    bodies = []
+    while len(buffer) >= 4:
+        (size,) = LENGTH.unpack_from(buffer)
+        if len(buffer) < 4 + size:
+            break
+        bodies.append(bytes(buffer[4 : 4 + size]))
+        del buffer[: 4 + size]
+    return bodies
