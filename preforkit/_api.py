@@ -45,7 +45,6 @@ class Server:
         self._worker = None
         self._started = threading.Event()
         self._thread: threading.Thread | None = None
-        self._greenlet = None
 
     @property
     def port(self) -> int:
@@ -61,11 +60,8 @@ class Server:
 
         if monkey.is_module_patched("threading"):
             # A gevent program: serve in greenlets of the current hub.
-            import gevent
-
             self._make_worker()
             self._worker.start()
-            self._greenlet = gevent.getcurrent()
             return
         # A plain program: run a hub of our own in a real OS thread.
         self._thread = threading.Thread(target=self._thread_main, name="preforkit-server", daemon=True)

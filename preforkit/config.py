@@ -579,14 +579,6 @@ class Config:
     def source(self, name: str) -> str:
         return self._sources[name]
 
-    def update(self, values: dict[str, Any], source: str) -> None:
-        for name, value in values.items():
-            self.set(name.replace("-", "_"), value, source)
-
-    @property
-    def server_header_value(self) -> str | None:
-        return self.server_header or None
-
     def binds(self) -> list[str]:
         """The --bind addresses with --port applied to those without a port."""
         port = self.port
