@@ -314,12 +314,7 @@ class Connection:
 
     def _hold(self, head, remote_addr, body, response: AsyncResponse, keep_alive: bool, started: float):
         """Call ``fn(respond)``; park the connection unless it answered at once."""
-        if body is not None and not body.done:
-            try:
-                if not keep_alive or not body.drain(MAX_DRAIN):
-                    keep_alive = False
-            except ProtocolError:
-                keep_alive = False
+        keep_alive = self._skip_body(body, keep_alive)
         responder = self.responder = Responder(self, response.transforms)
         if self.server.access_log is None:
             # Keep only what writing the response needs: a parked connection
@@ -386,12 +381,7 @@ class Connection:
         """Hand the connection to a WebSocket or stream channel, then park it."""
         server = self.server
         config = server.config
-        if body is not None and not body.done:
-            try:
-                if not keep_alive or not body.drain(MAX_DRAIN):
-                    keep_alive = False
-            except ProtocolError:
-                keep_alive = False
+        keep_alive = self._skip_body(body, keep_alive)
         if response.websocket:
             try:
                 accept = check_handshake(head.method, head.http_version, head.headers)
@@ -517,15 +507,19 @@ class Connection:
         server.request_done()
         if server.access_log is not None:
             server.access_log.log(remote_addr, head, status, sent, started)
-        if body is not None and not body.done:
-            try:
-                if not keep_alive or not body.drain(MAX_DRAIN):
-                    return False
-            except ProtocolError:
-                return False
         # Keep to what the response announced: closing a connection that was
         # promised keep-alive could cut a request the client already sent.
-        return keep_alive
+        return self._skip_body(body, keep_alive)
+
+    def _skip_body(self, body, keep_alive: bool) -> bool:
+        """Discard what is left of the request body (at most MAX_DRAIN bytes)
+        so the connection can be reused; False when it cannot be."""
+        if body is None or body.done:
+            return keep_alive
+        try:
+            return keep_alive and body.drain(MAX_DRAIN)
+        except ProtocolError:
+            return False
 
     def _reject(self, exc: ProtocolError) -> None:
         """Answer a client's protocol error and close (no traceback logged)."""
