@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import logging
 import socket
-import struct
 
-from ..worker._frames import split_frames
+from ..worker._frames import frame, split_frames
 from ._redis import RedisLink
 
 log = logging.getLogger("preforkit.error")
 
 LINK_LIMIT = 16 * 1024 * 1024  # bytes waiting for one worker before frames are dropped
-_LENGTH = struct.Struct("!I")
 
 
 class _Link:
@@ -99,16 +97,16 @@ class Broker:
                 self.fan_out(body)
 
     def fan_out(self, body: bytes) -> None:
-        frame = _LENGTH.pack(len(body)) + body
+        data = frame(body)
         for link in self.links.values():
-            if len(link.outbuf) + len(frame) > LINK_LIMIT:
+            if len(link.outbuf) + len(data) > LINK_LIMIT:
                 link.dropped += 1
                 if link.dropped in (1, 10, 100) or link.dropped % 1000 == 0:
                     log.warning(
                         "pubsub: worker %d reads too slowly; %d messages dropped for it", link.pid, link.dropped
                     )
                 continue
-            link.outbuf += frame
+            link.outbuf += data
             self._write(link)
 
     def on_writable(self, sock: socket.socket) -> None:

@@ -20,7 +20,7 @@ import gevent
 from gevent.monkey import get_original
 from gevent.queue import Full, Queue
 
-from ._frames import LENGTH, split_frames
+from ._frames import frame, split_frames
 
 log = logging.getLogger("preforkit.error")
 
@@ -29,7 +29,6 @@ _get_ident = get_original("_thread", "get_ident")
 MAX_MESSAGE = 1024 * 1024  # encoded size limit of one published message
 MAX_TOPIC = 256
 QUEUE_SIZE = 1024  # messages an iterator subscription holds before dropping
-_LENGTH = LENGTH
 _TOPIC = struct.Struct("!H")
 
 
@@ -153,7 +152,7 @@ class Bus:
         if self._sock is None:
             self._deliver(body)  # no master: this process is everyone
             return
-        self._outbox.append(_LENGTH.pack(len(body)) + body)
+        self._outbox.append(frame(body))
         self._flush()
 
     def _flush(self) -> None:

@@ -34,7 +34,7 @@ from ..http import (
     normalize_headers,
     serialize_head,
 )
-from ._async import STOPPING_RESPONSE, AsyncResponse, Responder
+from ._async import INTERNAL_ERROR, STOPPING_RESPONSE, AsyncResponse, Responder
 from ._body import ClientDisconnected, RequestBody
 from ._channel import ChannelResponse, StreamChannel, WebSocketChannel
 from ._proxy import forwarded_client
@@ -56,7 +56,6 @@ MAX_DRAIN = 1024 * 1024
 HELD_BUFFER_LIMIT = 65536
 HELD = object()  # _serve_one's answer when the connection waits for an async response
 GATEWAY_TIMEOUT = {"status": 504, "headers": {"Content-Type": "text/plain"}, "body": b"Gateway Timeout\n"}
-INTERNAL_ERROR = {"status": 500, "headers": {"Content-Type": "text/plain"}, "body": b"Internal Server Error\n"}
 
 
 class Connection:

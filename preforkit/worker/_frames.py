@@ -7,6 +7,11 @@ import struct
 LENGTH = struct.Struct("!I")
 
 
+def frame(body: bytes) -> bytes:
+    """``body`` with its 4-byte big-endian length in front."""
+    return LENGTH.pack(len(body)) + body
+
+
 def split_frames(buffer: bytearray) -> list[bytes]:
     """Take every complete length-prefixed frame body off the front of ``buffer``."""
     bodies = []
