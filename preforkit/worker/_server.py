@@ -10,6 +10,7 @@ import time
 
 import gevent
 from gevent import get_hub
+from gevent import select as gevent_select
 from gevent.event import Event
 
 from ..http import HeadLimits, HeadParser
@@ -94,11 +95,7 @@ class WorkerServer:
         try:
             while not self.stopping:
                 if len(connections) >= limit:
-                    # Full: idle keep-alive connections make room for new requests
-                    # (a flood of idle clients must not lock new ones out).
-                    self._below_limit.clear()
-                    self._shed_idle(max(1, limit // 10))
-                    self._below_limit.wait(0.1)
+                    self._wait_for_room(listener, watcher, limit)
                     continue
                 try:
                     fd, peer = listener._accept()
@@ -125,6 +122,18 @@ class WorkerServer:
                 connections[connection] = gevent.spawn(self._run, connection)
         finally:
             watcher.close()
+
+    def _wait_for_room(self, listener: _socket.socket, watcher, limit: int) -> None:
+        """Full: wait until a client knocks, then let idle keep-alive
+        connections make room for it (a flood of idle clients must not lock
+        new ones out).  Nothing is shed while nobody is waiting to connect,
+        nor when another worker sharing the socket takes the newcomer."""
+        self._below_limit.clear()
+        get_hub().wait(watcher)  # level-triggered: returns while a connection is pending
+        if self._below_limit.wait(0.05) or self.stopping or not _pending(listener):
+            return
+        self._shed_idle(max(1, limit // 10))
+        self._below_limit.wait(0.1)
 
     def _shed_idle(self, count: int) -> int:
         """Close up to ``count`` connections idle between requests, longest idle first."""
@@ -276,3 +285,8 @@ def _local_address(listener: _socket.socket, scheme: str) -> tuple[str, int | No
     if isinstance(address, tuple):
         return address[0], address[1], scheme
     return "localhost", None, scheme
+
+
+def _pending(listener: _socket.socket) -> bool:
+    """A connection is waiting in ``listener``'s backlog (checked without blocking)."""
+    return bool(gevent_select.select([listener], [], [], 0)[0])
