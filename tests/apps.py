@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+from http import HTTPStatus
 
 
 def hello(request):
@@ -59,6 +60,8 @@ def by_path(request):
         return ["not", "a", "dict"]
     if path == "/bad-header":
         return {"status": 200, "headers": {"X-Evil": "a\r\nInjected: yes"}, "body": "no"}
+    if path == "/enum-status":
+        return {"status": HTTPStatus.CREATED, "body": "made"}
     if path == "/bad-status":
         return {"status": "200"}
     if path == "/bad-body":

@@ -121,3 +121,20 @@ def test_error_response_closes():
     assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert b"Connection: close\r\n" in data
     assert data.endswith(b"\r\n\r\nbad things\n")
+
+
+def test_serialize_head_checks_raw_app_headers_and_caches_only_checked_lines():
+    def head(headers):
+        data, _, _, _ = serialize_head(
+            200, headers, method="GET", http_version="1.1", keep_alive=True, body_length=0, server=None
+        )
+        return data
+
+    assert b"\r\nX-A: 1\r\nX-A: 2\r\n" in head({"X-A": ["1", "2"]})
+    assert b"\r\nX-A: 1\r\n" in head({"X-A": "1"})
+    assert b"\r\nX-A: 1\r\n" in head({"X-A": "1"})  # from the line cache
+    for bad in ({"X-A": True}, {"X-A": "1\r\nEvil: 1"}, {"X-A\r\n": "1"}, {"X-A": "caf\u00e9\u20ac"}):
+        with pytest.raises(LocalProtocolError):
+            head(bad)
+    assert b"Connection: close" in head({"Connection": "close"})
+    assert b"Connection: close" not in head({"Connection": "keep-alive"})

@@ -242,6 +242,12 @@ def test_no_body_statuses(serve, path, status):
     assert rest.startswith(b"HTTP/1.1 201 ")
 
 
+def test_an_int_enum_status_is_a_status(serve):
+    server = serve(apps.by_path)
+    response, body = get(server.port, "/enum-status")
+    assert (response.status, body) == (201, b"made")
+
+
 def test_list_header_values_repeat(serve):
     server = serve(apps.by_path)
     response, _ = get(server.port, "/multi-header")

@@ -131,6 +131,9 @@ def test_pep3333_details_in_process(serve):
             written.append(environ.get("wsgi.input_terminated"))
             start_response("200 OK", [])
             return [data]
+        if path == "/head":  # answers HEAD itself, announcing the GET's length
+            start_response("200 OK", [("Content-Length", "1234")])
+            return [] if environ["REQUEST_METHOD"] == "HEAD" else [b"x" * 1234]
         if path == "/root":
             start_response("200 OK", [])
             return [f"{environ['SCRIPT_NAME']}|{environ['PATH_INFO']}".encode()]
@@ -150,6 +153,9 @@ def test_pep3333_details_in_process(serve):
     chunks = (piece for piece in [b"chunk", b"ed"])
     assert requests.post(base + "/chunked-input", data=chunks, timeout=5).content == b"chunked"
     assert written == [True]
+    head = requests.head(base + "/head", timeout=5)
+    assert (head.status_code, head.headers["Content-Length"], head.content) == (200, "1234", b"")
+    assert len(requests.get(base + "/head", timeout=5).content) == 1234
     assert requests.get(base + "/mount/x/y", timeout=5).status_code == 404
     assert requests.get(base + "/mount/root", timeout=5).text == "/mount|/root"
 

@@ -49,8 +49,12 @@ class ContentLengthReader:
             take = limit
         if take == 0:
             return b""
-        data = bytes(buffer[:take])
-        del buffer[:take]
+        if take == len(buffer):  # the usual case: the buffer holds just body bytes
+            data = bytes(buffer)
+            buffer.clear()
+        else:
+            data = bytes(buffer[:take])
+            del buffer[:take]
         self.remaining -= take
         self.done = self.remaining == 0
         return data

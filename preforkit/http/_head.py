@@ -9,6 +9,7 @@ while more bytes are needed, and raises only ``ProtocolError`` (whose
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._abnf import absolute_form_re, field_line_re, host_re, loose_version_re, request_line_re
 from ._errors import ProtocolError
@@ -34,32 +35,23 @@ class HeadLimits:
         return self.max_request_line + 2 + self.max_fields * (self.max_field_size + 2) + 2
 
 
-class RequestHead:
-    """One parsed, validated request head (immutable by convention)."""
+class RequestHead(NamedTuple):
+    """One parsed, validated request head (immutable: a named tuple, cheap to build)."""
 
-    __slots__ = (
-        "chunked",
-        "content_length",
-        "expect_continue",
-        "fields",
-        "headers",
-        "host",
-        "http_version",
-        "keep_alive",
-        "method",
-        "path",
-        "query",
-        "scheme",
-        "target",
-        "upgrade",
-    )
-
-    def __init__(self, **values: object) -> None:
-        for name in self.__slots__:
-            object.__setattr__(self, name, values[name])
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("RequestHead is immutable")
+    method: str
+    target: str
+    path: str
+    query: str | None
+    http_version: str
+    fields: list[tuple[str, str]]  # (lower-case name, value) in order
+    headers: dict[str, str]  # lower-case name -> value (repeated fields joined with ", ")
+    host: str | None
+    scheme: str | None  # from an absolute-form target, else None
+    content_length: int | None
+    chunked: bool
+    keep_alive: bool
+    expect_continue: bool
+    upgrade: str | None  # lower-case Upgrade token when Connection lists "upgrade"
 
     @property
     def protocol(self) -> str:
@@ -98,7 +90,7 @@ class HeadParser:
         if end - start > self._max_head:
             self._check_incomplete(buffer[: end + 2], start)
             raise ProtocolError("request head too large", 431)
-        text = bytes(buffer[start:end]).decode("latin-1")
+        text = buffer[start:end].decode("latin-1")
         return parse_head(text, self.limits), end + 4
 
     def _check_incomplete(self, buffer: bytes | bytearray, start: int) -> None:
@@ -119,7 +111,11 @@ class HeadParser:
 
 
 def parse_head(text: str, limits: HeadLimits) -> RequestHead:
-    """Parse a head (without its final empty line) decoded as latin-1."""
+    """Parse a head (without its final empty line) decoded as latin-1.
+
+    One function on purpose: it runs once per request and every call and
+    keyword argument shows in the hot path (``benchmarks/hotpath_bench.py``).
+    """
     lines = text.split("\r\n")
     request_line = lines[0]
     if len(request_line) > limits.max_request_line:
@@ -139,35 +135,28 @@ def parse_head(text: str, limits: HeadLimits) -> RequestHead:
     fields: list[tuple[str, str]] = []
     headers: dict[str, str] = {}
     max_field_size = limits.max_field_size
-    for line in lines[1:]:
+    match_field = field_line_re.fullmatch
+    duplicate_host = False
+    for index in range(1, len(lines)):
+        line = lines[index]
         if len(line) > max_field_size:
             raise ProtocolError("header field too large", 431)
-        field = field_line_re.fullmatch(line)
+        field = match_field(line)
         if field is None:
             raise ProtocolError("malformed header field")
-        name = field[1].lower()
-        value = field[2]
+        name, value = field.groups()
+        name = name.lower()
         fields.append((name, value))
         if name in headers:
             headers[name] = headers[name] + ", " + value
+            duplicate_host = duplicate_host or name == "host"
         else:
             headers[name] = value
-    return _interpret(method, target, http_version, fields, headers, limits)
 
-
-def _interpret(
-    method: str,
-    target: str,
-    http_version: str,
-    fields: list[tuple[str, str]],
-    headers: dict[str, str],
-    limits: HeadLimits,
-) -> RequestHead:
-    """Apply the semantic rules of RFC 9110/9112 to a syntactically valid head."""
     # Host (RFC 9112 §3.2): exactly one in HTTP/1.1, at most one in 1.0.
     host = headers.get("host")
     if host is not None:
-        if sum(1 for name, _ in fields if name == "host") > 1:
+        if duplicate_host:
             raise ProtocolError("more than one Host header")
         if not host_re.fullmatch(host):
             raise ProtocolError("invalid Host header")
@@ -177,8 +166,8 @@ def _interpret(
     scheme = None
     # Request target forms (RFC 9112 §3.2.1-3.2.4).
     if target[0] == "/":
-        path, _, query = target.partition("?")
-        query_string = query if _ else None
+        path, question, query = target.partition("?")
+        query_string = query if question else None
     elif target == "*":
         if method != "OPTIONS":
             raise ProtocolError("asterisk-form is only allowed with OPTIONS")
@@ -197,8 +186,8 @@ def _interpret(
         rest = absolute[3] or "/"
         if rest[0] != "/":
             rest = "/" + rest
-        path, _, query = rest.partition("?")
-        query_string = query if _ else None
+        path, question, query = rest.partition("?")
+        query_string = query if question else None
 
     # Message body framing (RFC 9112 §6.1-6.3).
     content_length = None
@@ -226,14 +215,20 @@ def _interpret(
         if content_length > limits.max_body:
             raise ProtocolError("request body too large", 413)
 
+    upgrade = None
     connection = headers.get("connection")
-    tokens = {t.strip().lower() for t in connection.split(",")} if connection else set()
-    if "close" in tokens:
-        keep_alive = False
-    elif http_version == "1.1":
-        keep_alive = True
+    if connection is None:
+        keep_alive = http_version == "1.1"
     else:
-        keep_alive = "keep-alive" in tokens
+        tokens = {t.strip().lower() for t in connection.split(",")}
+        if "close" in tokens:
+            keep_alive = False
+        elif http_version == "1.1":
+            keep_alive = True
+        else:
+            keep_alive = "keep-alive" in tokens
+        if "upgrade" in tokens and "upgrade" in headers:
+            upgrade = headers["upgrade"].strip().lower()
 
     expect_continue = False
     expect = headers.get("expect")
@@ -243,23 +238,25 @@ def _interpret(
             raise ProtocolError("unsupported expectation", 417)
         expect_continue = True
 
-    upgrade = None
-    if "upgrade" in tokens and "upgrade" in headers:
-        upgrade = headers["upgrade"].strip().lower()
-
-    return RequestHead(
-        method=method,
-        target=target,
-        path=path,
-        query=query_string,
-        http_version=http_version,
-        fields=fields,
-        headers=headers,
-        host=host,
-        scheme=scheme,
-        content_length=content_length,
-        chunked=chunked,
-        keep_alive=keep_alive,
-        expect_continue=expect_continue,
-        upgrade=upgrade,
+    return _new_head(
+        RequestHead,
+        (
+            method,
+            target,
+            path,
+            query_string,
+            http_version,
+            fields,
+            headers,
+            host,
+            scheme,
+            content_length,
+            chunked,
+            keep_alive,
+            expect_continue,
+            upgrade,
+        ),
     )
+
+
+_new_head = tuple.__new__  # RequestHead's fields in order, without the keyword-argument constructor

@@ -51,19 +51,27 @@ def status_line(status: int, http_version: str = "1.1") -> bytes:
 class DateCache:
     """The ``Date`` field value (RFC 9110 §6.6.1), formatted once per second."""
 
-    __slots__ = ("_second", "_value")
+    __slots__ = ("_line", "_second", "_value")
 
     def __init__(self) -> None:
         self._second = -1
         self._value = ""
+        self._line = b""
 
     def __call__(self) -> str:
         now = time.time()
         second = int(now)
         if second != self._second:
             self._value = formatdate(now, usegmt=True)
+            self._line = b"Date: " + self._value.encode("latin-1") + b"\r\n"
             self._second = second
         return self._value
+
+    def line(self) -> bytes:
+        """The whole ``Date`` header line, as bytes."""
+        if int(time.time()) != self._second:
+            self()
+        return self._line
 
 
 http_date = DateCache()
@@ -82,23 +90,29 @@ def normalize_headers(headers: object) -> list[tuple[str, str]]:
     """
     if not headers:
         return []
-    items = headers.items() if isinstance(headers, dict) else headers
     pairs: list[tuple[str, str]] = []
     try:
-        for name, value in items:
-            if name not in _VALID_NAMES:
-                if not isinstance(name, str) or not token_re.fullmatch(name):
-                    raise LocalProtocolError(f"invalid header name {name!r}")
-                if len(_VALID_NAMES) < 4096:
-                    _VALID_NAMES.add(name)
-            if isinstance(value, (list, tuple)):
-                for item in value:
-                    pairs.append((name, _field_value(name, item)))
-            else:
-                pairs.append((name, _field_value(name, value)))
+        for name, value in _items(headers):
+            pairs.extend(_valid_pairs(name, value))
     except (TypeError, ValueError) as exc:
         raise LocalProtocolError(f"invalid headers {headers!r}") from exc
     return pairs
+
+
+def _items(headers: object):
+    return headers.items() if isinstance(headers, dict) else headers
+
+
+def _valid_pairs(name: object, value: object) -> list[tuple[str, str]]:
+    """``[(name, value)]`` checked (a list or tuple value gives one pair per item)."""
+    if name not in _VALID_NAMES:
+        if not isinstance(name, str) or not token_re.fullmatch(name):
+            raise LocalProtocolError(f"invalid header name {name!r}")
+        if len(_VALID_NAMES) < 4096:
+            _VALID_NAMES.add(name)
+    if isinstance(value, (list, tuple)):
+        return [(name, _field_value(name, item)) for item in value]
+    return [(name, _field_value(name, value))]
 
 
 def _field_value(name: str, value: object) -> str:
@@ -115,9 +129,18 @@ def _field_value(name: str, value: object) -> str:
     return value
 
 
+# Checked, encoded header lines by (name, value), for the str values apps send
+# again and again ("Content-Type", "text/plain"): a hit skips validation and
+# encoding.  Fields the server writes or inspects itself are never cached.
+_LINE_CACHE: dict[tuple[str, str], bytes] = {}
+_LINE_CACHE_SIZE = 1024
+_LINE_CACHE_MAX_LINE = 128
+_INSPECTED_FIELDS = _SERVER_FIELDS | {"date", "server"}
+
+
 def serialize_head(
     status: int,
-    pairs: list[tuple[str, str]],
+    headers: object,
     *,
     method: str,
     http_version: str,
@@ -127,6 +150,8 @@ def serialize_head(
 ) -> tuple[bytes, str, bool, int | None]:
     """Serialise a response head and choose the body framing.
 
+    ``headers`` is what an app gives (a dict or pairs, list values repeat, or
+    None) and is checked here like ``normalize_headers`` does.
     ``body_length`` is the body size when known (None for a stream of unknown
     length).  An app's own Content-Length is kept only for a stream (where the
     server cannot know it) or for HEAD; Transfer-Encoding and Connection from
@@ -139,19 +164,40 @@ def serialize_head(
     lines = [status_line(status, "1.1")]
     app_length = None
     has_date = has_server = False
-    for name, value in pairs:
-        lower = name.lower()
-        if lower in _SERVER_FIELDS:
-            if lower == "content-length":
-                app_length = value
-            elif lower == "connection" and "close" in value.lower():
-                keep_alive = False
-            continue
-        if lower == "date":
-            has_date = True
-        elif lower == "server":
-            has_server = True
-        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+    if headers:
+        cache = _LINE_CACHE
+        try:
+            for given_name, given_value in _items(headers):
+                if type(given_value) is str:
+                    line = cache.get((given_name, given_value))
+                    if line is not None:
+                        lines.append(line)
+                        continue
+                for name, value in _valid_pairs(given_name, given_value):
+                    lower = name.lower()
+                    if lower in _INSPECTED_FIELDS:
+                        if lower == "content-length":
+                            app_length = value
+                            continue
+                        if lower == "connection":
+                            keep_alive = keep_alive and "close" not in value.lower()
+                            continue
+                        if lower == "date":
+                            has_date = True
+                        elif lower == "server":
+                            has_server = True
+                        else:
+                            continue  # Transfer-Encoding, Keep-Alive: the server's own
+                        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+                        continue
+                    line = f"{name}: {value}\r\n".encode("latin-1")
+                    lines.append(line)
+                    if len(line) <= _LINE_CACHE_MAX_LINE:
+                        if len(cache) >= _LINE_CACHE_SIZE:
+                            cache.clear()
+                        cache[name, value] = line
+        except (TypeError, ValueError) as exc:
+            raise LocalProtocolError(f"invalid headers {headers!r}") from exc
 
     if body_allowed(status, method):
         if body_length is None and app_length is not None and app_length.isdigit():
@@ -168,20 +214,29 @@ def serialize_head(
     else:
         framing = NO_BODY
         if method == "HEAD" and status >= 200 and status not in (204, 304):
-            length = body_length if body_length is not None else app_length
+            # The app's own Content-Length wins: a HEAD answered without a body
+            # announces the length the GET would have.
+            length = app_length if app_length is not None else body_length
             if length is not None:
                 lines.append(f"Content-Length: {length}\r\n".encode("latin-1"))
 
     if not has_date:
-        lines.append(b"Date: " + http_date().encode("latin-1") + b"\r\n")
+        lines.append(http_date.line())
     if server and not has_server:
-        lines.append(b"Server: " + server.encode("latin-1") + b"\r\n")
+        line = _SERVER_LINES.get(server)
+        if line is None:
+            line = _SERVER_LINES[server] = b"Server: " + server.encode("latin-1") + b"\r\n"
+        lines.append(line)
     if not keep_alive:
-        lines.append(b"Connection: close\r\n")
+        lines.append(b"Connection: close\r\n\r\n")
     elif http_version == "1.0":
-        lines.append(b"Connection: keep-alive\r\n")
-    lines.append(b"\r\n")
+        lines.append(b"Connection: keep-alive\r\n\r\n")
+    else:
+        lines.append(b"\r\n")
     return b"".join(lines), framing, keep_alive, body_length
+
+
+_SERVER_LINES: dict[str, bytes] = {}
 
 
 def chunk(data: bytes) -> bytes:

@@ -72,12 +72,12 @@ class RequestBody(io.RawIOBase):
         return self._next_data(size)
 
     def readall(self) -> bytes:
-        parts = [self._pending]
+        parts = [self._pending] if self._pending else []
         self._pending = b""
         while True:
             data = self._next_data(-1)
             if not data:
-                return b"".join(parts)
+                return parts[0] if len(parts) == 1 else b"".join(parts)
             parts.append(data)
 
     def readinto(self, target) -> int:

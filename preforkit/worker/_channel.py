@@ -40,7 +40,6 @@ from ..http import (
     chunk,
     encode_close,
     encode_frame,
-    normalize_headers,
     serialize_head,
 )
 
@@ -475,7 +474,7 @@ class StreamChannel(Channel):
             status = response.get("status", 200)
             head, self._framing, self._keep_alive, _ = serialize_head(
                 status,
-                normalize_headers(response.get("headers")),
+                response.get("headers"),
                 method=self._head.method,
                 http_version=self._head.http_version,
                 keep_alive=self._keep_alive and not self._connection.closing,

@@ -31,7 +31,6 @@ from ..http import (
     error_response,
     handshake_response,
     negotiate_deflate,
-    normalize_headers,
     serialize_head,
 )
 from ._async import INTERNAL_ERROR, STOPPING_RESPONSE, AsyncResponse, Responder
@@ -82,6 +81,7 @@ class Connection:
         "idle",
         "local",
         "peer",
+        "remote_addr",
         "responder",
         "served",
         "server",
@@ -102,6 +102,7 @@ class Connection:
         self.local = local  # (host, port, scheme) of the listener
         # A unix-socket peer is a proxy on this host; a TCP peer must be listed.
         self.trusted = peer[0] in server.trusted_proxies if isinstance(peer, tuple) else True
+        self.remote_addr = peer[0] if isinstance(peer, tuple) else ""
         self.buffer = bytearray()
         self.idle = True  # between requests, nothing received yet
         self.served = 0  # responses written on this connection
@@ -465,9 +466,15 @@ class Connection:
             return False
         server = self.server
         started = time.time() if server.access_log is not None else 0.0
-        reader = body_reader(head.content_length, head.chunked, server.limits.max_body)
-        body = RequestBody(self, reader, head.expect_continue) if reader is not None else None
-        remote_addr, scheme = self._client(head)
+        if head.content_length or head.chunked:
+            reader = body_reader(head.content_length, head.chunked, server.limits.max_body)
+            body = RequestBody(self, reader, head.expect_continue)
+        else:
+            body = None
+        if self.trusted or head.scheme:
+            remote_addr, scheme = self._client(head)
+        else:
+            remote_addr, scheme = self.remote_addr, self.local[2]
         timer = Timeout(server.request_timeout) if server.request_timeout else None
         try:
             if timer is not None:
@@ -530,7 +537,7 @@ class Connection:
 
     def _client(self, head) -> tuple[str, str]:
         """(client address, scheme), from forwarding headers if the peer is trusted."""
-        remote_addr = self.peer[0] if isinstance(self.peer, tuple) else ""
+        remote_addr = self.remote_addr
         scheme = head.scheme or self.local[2]
         if self.trusted:
             headers = head.headers
@@ -585,7 +592,7 @@ class Connection:
             status, pairs, body, length = prepare_body(response)
             data, framing, keep_alive, length = serialize_head(
                 status,
-                normalize_headers(pairs),
+                pairs,
                 method=head.method,
                 http_version=head.http_version,
                 keep_alive=keep_alive,
@@ -598,7 +605,7 @@ class Connection:
             status, pairs, body, length = prepare_body(INTERNAL_ERROR)
             data, framing, keep_alive, length = serialize_head(
                 status,
-                normalize_headers(pairs),
+                pairs,
                 method=head.method,
                 http_version=head.http_version,
                 keep_alive=keep_alive,

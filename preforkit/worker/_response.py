@@ -35,10 +35,16 @@ def prepare_body(response) -> tuple[int, object, object, int | None]:
     if not isinstance(response, dict):
         raise BadResponse(f"the handler returned {_describe(response)}, not a response dict")
     status = response.get("status", 200)
-    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 999:
+    if type(status) is not int:
+        if not isinstance(status, int) or isinstance(status, bool):
+            raise BadResponse(f"invalid status {status!r}")
+        status = int(status)  # http.HTTPStatus and other int enums
+    if not 100 <= status <= 999:
         raise BadResponse(f"invalid status {status!r}")
     body = response.get("body")
     headers = response.get("headers")
+    if type(body) is bytes:
+        return status, headers, body, len(body)
     if body is None:
         return status, headers, b"", 0
     if isinstance(body, bytes):

@@ -70,6 +70,16 @@ class WSGIAdapter:
         if channel is not None:  # the view took the connection over as a channel
             _close(result)
             return channel
+        if type(result) is list and state and not written:
+            # The usual app: start_response called, then a list of bytes.  One
+            # bytes body is written with its head in one send, no stream.
+            try:
+                body = result[0] if len(result) == 1 else b"".join(result)
+            except TypeError:
+                body = None  # not all bytes: the stream path below says what is wrong
+            if type(body) is bytes:
+                state.append(_SENT)
+                return {"status": _status_code(state[0]), "headers": state[1], "body": body}
         try:
             iterator = iter(result) if not isinstance(result, FileWrapper) else None
             first = []
@@ -98,10 +108,20 @@ _SENT = object()
 
 
 def _status_code(status: str) -> int:
-    code = status.split(" ", 1)[0] if isinstance(status, str) else ""
-    if len(code) != 3 or not code.isdigit():
+    code = _STATUS_CODES.get(status) if type(status) is str else None
+    if code is not None:
+        return code
+    text = status.split(" ", 1)[0] if isinstance(status, str) else ""
+    if len(text) != 3 or not text.isdigit():
         raise RuntimeError(f"invalid WSGI status {status!r}")
-    return int(code)
+    code = int(text)
+    if len(_STATUS_CODES) < 1024:
+        _STATUS_CODES[status] = code
+    return code
+
+
+_STATUS_CODES: dict[str, int] = {}  # "200 OK" -> 200, as apps send them
+_ENVIRON_KEYS: dict[str, str] = {}  # "user-agent" -> "HTTP_USER_AGENT"
 
 
 class _Body:
@@ -194,7 +214,11 @@ def make_environ(head, body, *, remote_addr: str, remote_port, server_name: str,
         elif "_" in name:
             continue  # "x_forwarded_for" must not pose as "x-forwarded-for" (a spoofing vector)
         else:
-            key = "HTTP_" + name.upper().replace("-", "_")
+            key = _ENVIRON_KEYS.get(name)
+            if key is None:
+                key = "HTTP_" + name.upper().replace("-", "_")
+                if len(_ENVIRON_KEYS) < 1024:
+                    _ENVIRON_KEYS[name] = key
             existing = environ.get(key)
             environ[key] = value if existing is None else existing + "," + value
     return environ
