@@ -120,3 +120,12 @@ def test_head_has_no_body_framing():
     head, _ = HeadParser().parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
     assert not head.has_body
     assert head.content_length is None
+
+
+def test_remembered_field_lines_still_meet_each_parsers_limits():
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"v" * 150 + b"\r\n\r\n"
+    assert HeadParser().parse(head)[0].headers["x-long"] == "v" * 150
+    assert HeadParser().parse(head)[0].headers["x-long"] == "v" * 150  # now from the field-line cache
+    with pytest.raises(ProtocolError) as error:
+        HeadParser(HeadLimits(max_field_size=100)).parse(head)
+    assert error.value.status == 431

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import logging
 import pathlib
@@ -388,3 +389,24 @@ def test_body_readline_and_iteration(serve):
     server = serve(lines)
     _, data = get(server.port, "/", method="POST", body=b"one\ntwo\nthree")
     assert json.loads(data) == ["one\n", "two\n", "three"]
+
+
+def test_body_is_a_raw_io_stream(serve):
+    def reads(request):
+        body = request["body"]
+        if not isinstance(body, io.RawIOBase) or not body.readable() or body.seekable():
+            return {"status": 500, "body": "not a readable raw stream"}
+        if request["uri"] == "/buffered":
+            data = io.BufferedReader(body).read()
+        else:
+            data = b"|".join(body.readlines())
+            body.close()
+            try:
+                body.read()
+            except ValueError:
+                data += b" closed"
+        return {"status": 200, "body": data}
+
+    server = serve(reads)
+    assert get(server.port, "/buffered", method="POST", body=b"x" * 100_000)[1] == b"x" * 100_000
+    assert get(server.port, "/lines", method="POST", body=b"a\nb\n")[1] == b"a\n|b\n closed"

@@ -135,18 +135,17 @@ def parse_head(text: str, limits: HeadLimits) -> RequestHead:
     fields: list[tuple[str, str]] = []
     headers: dict[str, str] = {}
     max_field_size = limits.max_field_size
-    match_field = field_line_re.fullmatch
+    seen = _FIELD_CACHE
     duplicate_host = False
     for index in range(1, len(lines)):
         line = lines[index]
         if len(line) > max_field_size:
             raise ProtocolError("header field too large", 431)
-        field = match_field(line)
+        field = seen.get(line)
         if field is None:
-            raise ProtocolError("malformed header field")
-        name, value = field.groups()
-        name = name.lower()
-        fields.append((name, value))
+            field = _parse_field_line(line)
+        name, value = field
+        fields.append(field)
         if name in headers:
             headers[name] = headers[name] + ", " + value
             duplicate_host = duplicate_host or name == "host"
@@ -257,6 +256,26 @@ def parse_head(text: str, limits: HeadLimits) -> RequestHead:
             upgrade,
         ),
     )
+
+
+# Field lines seen before, checked: clients repeat the same Host, User-Agent
+# and Accept lines on every request, and a hit skips the regex.
+_FIELD_CACHE: dict[str, tuple[str, str]] = {}
+_FIELD_CACHE_SIZE = 2048
+_FIELD_CACHE_MAX_LINE = 256
+
+
+def _parse_field_line(line: str) -> tuple[str, str]:
+    """``(lower-case name, value)`` of one field line, remembered if short."""
+    match = field_line_re.fullmatch(line)
+    if match is None:
+        raise ProtocolError("malformed header field")
+    field = (match[1].lower(), match[2])
+    if len(line) <= _FIELD_CACHE_MAX_LINE:
+        if len(_FIELD_CACHE) >= _FIELD_CACHE_SIZE:
+            _FIELD_CACHE.clear()
+        _FIELD_CACHE[line] = field
+    return field
 
 
 _new_head = tuple.__new__  # RequestHead's fields in order, without the keyword-argument constructor
