@@ -279,3 +279,40 @@ def test_websocket_from_a_flask_view(cli_server):
             assert await ws.recv() == "through flask"
 
     asyncio.run(asyncio.wait_for(client(), 20))
+
+
+def test_requests_leave_no_reference_cycles():
+    """Every request's objects are freed by reference counting, not left to the
+    cyclic collector (an environ closure once made each WSGI request a cycle)."""
+    import gc
+    import socket as socket_module
+
+    from preforkit.config import Config
+    from preforkit.worker._connection import Connection
+    from preforkit.worker._server import WorkerServer
+    from preforkit.worker.wsgi import WSGIAdapter
+
+    def wsgi_app(environ, start_response):
+        data = environ["wsgi.input"].read()
+        start_response("200 OK", [("Content-Length", str(len(data)))])
+        return [data]
+
+    def ring_app(request):
+        return {"status": 200, "body": request["body"].read()}
+
+    request = b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+    for app in (WSGIAdapter(wsgi_app), ring_app):
+        server_end, client_end = socket_module.socketpair()
+        with server_end, client_end:
+            server_end.setblocking(False)
+            connection = Connection(server_end, ("127.0.0.1", 1), WorkerServer(app, Config(), []), ("h", 80, "http"))
+            gc.collect()
+            gc.disable()
+            try:
+                for _ in range(50):
+                    connection.buffer += request
+                    assert connection._serve_one()
+                    assert client_end.recv(65536).endswith(b"\r\n\r\nhello")
+                assert gc.collect() == 0
+            finally:
+                gc.enable()

@@ -132,10 +132,11 @@ def _field_value(name: str, value: object) -> str:
 # Checked, encoded header lines by (name, value), for the str values apps send
 # again and again ("Content-Type", "text/plain"): a hit skips validation and
 # encoding.  Fields the server writes or inspects itself are never cached.
-_LINE_CACHE: dict[tuple[str, str], bytes] = {}
+_LINE_CACHE: dict[tuple[str, str], bytes | object] = {}
 _LINE_CACHE_SIZE = 1024
 _LINE_CACHE_MAX_LINE = 128
 _INSPECTED_FIELDS = _SERVER_FIELDS | {"date", "server"}
+_CONTENT_LENGTH = object()  # the cache's mark for a checked Content-Length field (the server writes its own)
 
 
 def serialize_head(
@@ -171,13 +172,18 @@ def serialize_head(
                 if type(given_value) is str:
                     line = cache.get((given_name, given_value))
                     if line is not None:
-                        lines.append(line)
+                        if line is _CONTENT_LENGTH:
+                            app_length = given_value
+                        else:
+                            lines.append(line)
                         continue
                 for name, value in _valid_pairs(given_name, given_value):
                     lower = name.lower()
                     if lower in _INSPECTED_FIELDS:
                         if lower == "content-length":
                             app_length = value
+                            if type(given_value) is str and len(cache) < _LINE_CACHE_SIZE:
+                                cache[name, value] = _CONTENT_LENGTH  # WSGI apps send one every time
                             continue
                         if lower == "connection":
                             keep_alive = keep_alive and "close" not in value.lower()

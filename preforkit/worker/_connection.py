@@ -39,7 +39,7 @@ from ._channel import ChannelResponse, StreamChannel, WebSocketChannel
 from ._proxy import forwarded_client
 from ._response import BadResponse, prepare_body
 from ._tls import TLSSocket
-from .wsgi import make_environ
+from .wsgi import base_environ, make_environ
 
 if TYPE_CHECKING:
     from ._server import WorkerServer
@@ -67,6 +67,7 @@ class Connection:
     """
 
     __slots__ = (
+        "_base_environ",
         "_held",
         "_hub",
         "_read_watcher",
@@ -116,6 +117,7 @@ class Connection:
         self.responder = None
         self.channel = None  # a WebSocket or stream channel owns the connection
         self._held = None  # (head, request, keep_alive, started) of the held request
+        self._base_environ = None  # the WSGI environ's per-connection entries, made on first use
         self._hub = get_hub()
         self._read_watcher = None
         self._write_watcher = None
@@ -562,16 +564,21 @@ class Connection:
         return self.local[0]
 
     def _environ(self, head, body, remote_addr: str, scheme: str) -> dict:
+        base = self._base_environ
+        if base is None:
+            base = self._base_environ = base_environ(
+                remote_port=self.peer[1] if isinstance(self.peer, tuple) else "",
+                server_port=self.local[1],
+                multiprocess=self.server.config.workers > 1,
+            )
         return make_environ(
             head,
             body,
+            base,
             remote_addr=remote_addr,
-            remote_port=self.peer[1] if isinstance(self.peer, tuple) else "",
             server_name=self._server_name(head),
-            server_port=self.local[1],
             scheme=scheme,
             root_path=self.server.config.root_path,
-            multiprocess=self.server.config.workers > 1,
         )
 
     def _request(self, head, body, remote_addr: str, scheme: str) -> dict:

@@ -66,7 +66,8 @@ class WSGIAdapter:
             return written.append
 
         result = self.app(environ, start_response)
-        channel = environ.get("preforkit.channel")
+        taker = environ.get("preforkit.as_channel")
+        channel = taker.channel if type(taker) is _ChannelTaker else None
         if channel is not None:  # the view took the connection over as a channel
             _close(result)
             return channel
@@ -147,21 +148,26 @@ class _Body:
         _close(self._result)
 
 
-def _channel_taker(environ: dict):
+class _ChannelTaker:
     """``environ["preforkit.as_channel"](on_open=..., on_receive=..., ...)``.
 
     Lets a WSGI view take the connection over as a WebSocket or stream
-    channel; whatever the view then returns is closed and ignored.
+    channel; whatever the view then returns is closed and ignored.  An
+    object rather than a closure over the environ: that would make every
+    environ a reference cycle, left for the cyclic garbage collector.
     """
 
-    def as_channel(**callbacks):
+    __slots__ = ("channel", "websocket")
+
+    def __init__(self, websocket: bool) -> None:
+        self.websocket = websocket
+        self.channel = None
+
+    def __call__(self, **callbacks):
         from ._channel import as_channel as make
 
-        channel = make({"websocket": environ["preforkit.websocket"]}, **callbacks)
-        environ["preforkit.channel"] = channel
-        return channel
-
-    return as_channel
+        self.channel = make({"websocket": self.websocket}, **callbacks)
+        return self.channel
 
 
 def _close(result) -> None:
@@ -170,31 +176,12 @@ def _close(result) -> None:
         close()
 
 
-def make_environ(head, body, *, remote_addr: str, remote_port, server_name: str, server_port, scheme: str,
-                 root_path: str = "", multiprocess: bool = True) -> dict:  # fmt: skip
-    """The PEP 3333 environ for a parsed request head."""
-    path = head.path
-    try:
-        path_info = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
-    except ValueError:
-        path_info = path
-    script_name = root_path
-    if root_path and (path_info == root_path or path_info.startswith(root_path + "/")):
-        path_info = path_info[len(root_path) :]
-    environ = {
-        "REQUEST_METHOD": head.method,
-        "SCRIPT_NAME": script_name,
-        "PATH_INFO": path_info,
-        "QUERY_STRING": head.query or "",
-        "RAW_URI": head.target,
-        "SERVER_NAME": server_name,
+def base_environ(*, remote_port, server_port, multiprocess: bool = True) -> dict:
+    """The environ entries that are the same for every request on a connection."""
+    return {
         "SERVER_PORT": str(server_port or ""),
-        "SERVER_PROTOCOL": "HTTP/" + head.http_version,
-        "REMOTE_ADDR": remote_addr,
         "REMOTE_PORT": str(remote_port or ""),
         "wsgi.version": (1, 0),
-        "wsgi.url_scheme": scheme,
-        "wsgi.input": body if body is not None else _EMPTY,
         "wsgi.errors": sys.stderr,
         "SERVER_SOFTWARE": SERVER_SOFTWARE,
         # Greenlets run requests concurrently in one process, as threads would.
@@ -203,9 +190,33 @@ def make_environ(head, body, *, remote_addr: str, remote_port, server_name: str,
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
         "wsgi.file_wrapper": FileWrapper,
-        "preforkit.websocket": head.upgrade == "websocket",
     }
-    environ["preforkit.as_channel"] = _channel_taker(environ)
+
+
+def make_environ(head, body, base: dict, *, remote_addr: str, server_name: str, scheme: str,
+                 root_path: str = "") -> dict:  # fmt: skip
+    """The PEP 3333 environ for a parsed request head (``base`` from ``base_environ``)."""
+    path = head.path
+    try:
+        path_info = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
+    except ValueError:
+        path_info = path
+    script_name = root_path
+    if root_path and (path_info == root_path or path_info.startswith(root_path + "/")):
+        path_info = path_info[len(root_path) :]
+    environ = base.copy()
+    environ["REQUEST_METHOD"] = head.method
+    environ["SCRIPT_NAME"] = script_name
+    environ["PATH_INFO"] = path_info
+    environ["QUERY_STRING"] = head.query or ""
+    environ["RAW_URI"] = head.target
+    environ["SERVER_NAME"] = server_name
+    environ["SERVER_PROTOCOL"] = "HTTP/" + head.http_version
+    environ["REMOTE_ADDR"] = remote_addr
+    environ["wsgi.url_scheme"] = scheme
+    environ["wsgi.input"] = body if body is not None else _EMPTY
+    environ["preforkit.websocket"] = head.upgrade == "websocket"
+    environ["preforkit.as_channel"] = _ChannelTaker(environ["preforkit.websocket"])
     for name, value in head.fields:
         if name == "content-type":
             environ["CONTENT_TYPE"] = value
