@@ -16,6 +16,7 @@ setup(
         "gevent>=23.9",
         "click>=8.1",
         "psutil>=5.9",
+        "websockets>=12",  # only its C apply_mask, to unmask client frames
         "tomli>=1.1; python_version < '3.11'",
     ],
     extras_require={

@@ -336,3 +336,58 @@ def test_frames_right_behind_the_handshake(ws_server):
     ws._read_until(b"\r\n\r\n")
     assert ws.recv() == (True, TEXT, b"eager")
     ws.close()
+
+
+def test_a_blocked_callback_holds_up_no_other_channel(serve):
+    """on_receive may block (it may do I/O); other channels' callbacks still run meanwhile."""
+    import gevent.event
+
+    release = gevent.event.Event()  # waited on and set inside the server's hub
+
+    def on_receive(channel, message):
+        if message == "block":
+            release.wait(10)
+            channel.send("unblocked" if release.is_set() else "timed out")
+        else:
+            release.set()
+            channel.send("released")
+
+    server = serve(lambda request: as_channel(request, on_receive=on_receive))
+
+    async def clients():
+        async with (
+            connect(f"ws://127.0.0.1:{server.port}/") as blocked,
+            connect(f"ws://127.0.0.1:{server.port}/") as other,
+        ):
+            await blocked.send("block")
+            await other.send("release")
+            assert await other.recv() == "released"
+            assert await blocked.recv() == "unblocked"
+
+    run(clients())
+
+
+def test_callback_runners_are_reused_not_made_per_message():
+    """A greenlet per callback costs an mmap + munmap of its interpreter stack on Python 3.11+."""
+    import gevent
+    from greenlet import getcurrent
+
+    from preforkit.worker._callbacks import IDLE_RUNNERS, CallbackRunner
+
+    runner = CallbackRunner()
+    used = set()
+    order = []
+
+    def task(index):
+        used.add(id(getcurrent()))
+        order.append(index)
+        if index == 3:
+            raise RuntimeError("a failing callback is logged; the runner goes on")
+
+    for index in range(1000):
+        runner.spawn(task, index)
+        if index % 10 == 0:
+            gevent.sleep(0)
+    assert runner.join(5)
+    assert order == list(range(1000))
+    assert len(used) <= IDLE_RUNNERS

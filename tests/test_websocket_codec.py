@@ -30,6 +30,7 @@ from preforkit.http._websocket import (
     encode_frame,
     negotiate_deflate,
     unmask,
+    unmask_python,
 )
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -258,3 +259,11 @@ def test_random_bytes_raise_only_websocket_errors(data):
     except WebSocketError as exc:
         code = exc.code
     assert code in (None, 1002, 1007, 1009)
+
+
+@given(st.binary(max_size=2000), st.binary(min_size=4, max_size=4), st.integers(0, 7))
+def test_unmask_matches_the_rfc_definition(payload, mask, skip):
+    """RFC 6455 §5.3: octet i is XORed with mask octet i mod 4, in C and in pure Python."""
+    expected = bytes(b ^ mask[i % 4] for i, b in enumerate(payload[skip:]))
+    view = memoryview(bytearray(payload))[skip:]  # the decoder unmasks straight from its buffer
+    assert unmask(view, mask) == unmask_python(view, mask) == expected
