@@ -430,3 +430,51 @@ def test_master_does_not_import_gevent():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_workers_sharing_a_socket_share_a_burst_of_keepalive_connections(cli_server):
+    """A burst of long-lived connections is spread over the workers sharing the listening
+    socket: none is starved (the worker that happened to be running once took nearly all)."""
+    server = cli_server(APP, "-b", "127.0.0.1:0", "-w", "2")
+    assert server.wait_for("Ready: 2 workers")
+    for attempt in range(3):  # three bursts, each must be shared
+        sockets = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(100)]
+        try:
+            counts: dict[int, int] = {}
+            for sock in sockets:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            for sock in sockets:
+                reply = b""
+                while not reply.endswith(b"\r\n\r\n") and b"\r\n\r\n" not in reply:
+                    reply += sock.recv(4096)
+                length = int(reply.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                body = reply.split(b"\r\n\r\n", 1)[1]
+                while len(body) < length:
+                    body += sock.recv(4096)
+                pid = int(body.split()[-1])
+                counts[pid] = counts.get(pid, 0) + 1
+            assert len(counts) == 2, f"burst {attempt}: {counts}"
+            assert min(counts.values()) >= 20, f"burst {attempt}: {counts}"
+        finally:
+            for sock in sockets:
+                sock.close()
+
+
+def test_slot_board_shows_each_worker_the_others_load():
+    from preforkit.worker._process import DRAINING, READY, SlotBoard
+
+    board = SlotBoard(capacity=3)
+    first, second, third = board.take(), board.take(), board.take()
+    assert board.take().board is None  # full: a private slot, no balancing
+    assert first.others() == (None, False)  # nobody else is serving yet
+    for slot, connections in ((first, 30), (second, 7), (third, 2)):
+        slot.beat(READY)
+        slot.count(connections)
+    assert first.others() == (2, False)
+    third.beat(DRAINING)  # a draining worker accepts nothing: not a candidate
+    second.stepping_aside(True)
+    assert first.others() == (7, True)
+    assert second.others() == (30, False)
+    second.close()  # the master reaped it: its slot is free and counts for nothing
+    assert first.others() == (None, False)
+    assert board.take().index == second.index

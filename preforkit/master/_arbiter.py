@@ -28,6 +28,7 @@ from ..worker._process import (
     EXIT_BOOT_ERROR,
     MASTER_SIGNALS,
     READY,
+    SlotBoard,
     WorkerProcess,
     WorkerSlot,
 )
@@ -88,6 +89,7 @@ class Arbiter:
         self.hooks = Hooks(config)
         self.notifier = Notifier()
         self.workers: dict[int, Worker] = {}
+        self.slots = SlotBoard()  # every worker's heartbeat and load, in one shared mapping
         self.signals: list[int] = []
         self.generation = 1
         self.spawned = 0
@@ -230,7 +232,7 @@ class Arbiter:
 
     def spawn_worker(self) -> Worker:
         self.spawned += 1
-        slot = WorkerSlot()
+        slot = self.slots.take()
         age, generation = self.spawned, self.generation
         sys.stdout.flush()
         sys.stderr.flush()

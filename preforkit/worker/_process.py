@@ -25,7 +25,9 @@ EXIT_APP_LOAD_ERROR = 4  # the app module raised while being imported
 EXIT_APP_SPEC_ERROR = 5  # MODULE:ATTR does not name a callable
 
 BOOTING, READY, DRAINING = 0, 1, 2
-_SLOT = struct.Struct("=dii")  # last heartbeat (CLOCK_MONOTONIC), state, spare
+# last heartbeat (CLOCK_MONOTONIC), state, open connections, stepping aside from accepting (0/1)
+_SLOT = struct.Struct("=diii")
+_SLOT_HEAD = struct.Struct("=i")  # the board's first bytes: how many slots were ever handed out
 
 # Signals the master handles; a new worker starts with the default action.
 MASTER_SIGNALS = (
@@ -42,32 +44,110 @@ MASTER_SIGNALS = (
 )
 
 
-class WorkerSlot:
-    """Shared memory between the master and one worker: heartbeat and state.
+class SlotBoard:
+    """Shared memory for all workers: one slot each (heartbeat, state, connections).
 
-    Made in the master before the fork; the worker writes it from its event
-    loop, so a stale heartbeat means the loop has stopped turning.
+    Made by the master before the first fork, so every worker ever forked
+    maps the same pages: the master reads heartbeats from it, and a worker
+    sharing a listening socket reads the others' connection counts to leave
+    new connections to a less loaded worker.
     """
 
-    def __init__(self) -> None:
-        self._map = mmap.mmap(-1, _SLOT.size)
-        self.beat()
+    def __init__(self, capacity: int = 1024) -> None:
+        self.capacity = capacity
+        self._map = mmap.mmap(-1, _SLOT_HEAD.size + _SLOT.size * capacity)
+        self._free = list(range(capacity - 1, -1, -1))  # the master's bookkeeping
+
+    def take(self) -> WorkerSlot:
+        """In the master: a slot for a new worker (a private one if the board is full)."""
+        if not self._free:
+            return WorkerSlot()
+        index = self._free.pop()
+        if index + 1 > _SLOT_HEAD.unpack_from(self._map, 0)[0]:
+            _SLOT_HEAD.pack_into(self._map, 0, index + 1)
+        return WorkerSlot(self, index)
+
+    def give_back(self, slot: WorkerSlot) -> None:
+        """In the master, once the worker is gone."""
+        if slot.board is self:
+            _SLOT.pack_into(self._map, slot.offset, 0.0, BOOTING, 0, 0)
+            self._free.append(slot.index)
+
+    def others(self, besides: int) -> tuple[int | None, bool]:
+        """(the fewest connections of a serving worker other than slot ``besides``
+        or None, whether one of them is stepping aside from accepting)."""
+        fewest = None
+        aside = False
+        buffer = self._map
+        for index in range(_SLOT_HEAD.unpack_from(buffer, 0)[0]):
+            if index == besides:
+                continue
+            _, state, connections, stepping_aside = _SLOT.unpack_from(buffer, _SLOT_HEAD.size + index * _SLOT.size)
+            if state == READY:
+                aside = aside or bool(stepping_aside)
+                if fewest is None or connections < fewest:
+                    fewest = connections
+        return fewest, aside
+
+
+class WorkerSlot:
+    """One worker's place in shared memory: heartbeat, state, open connections.
+
+    Taken from the master's ``SlotBoard`` before the fork (or private, without
+    a board); the worker writes it from its event loop, so a stale heartbeat
+    means the loop has stopped turning.
+    """
+
+    def __init__(self, board: SlotBoard | None = None, index: int = -1) -> None:
+        self.board = board
+        self.index = index
+        if board is None:
+            self._map = mmap.mmap(-1, _SLOT.size)
+            self.offset = 0
+        else:
+            self._map = board._map
+            self.offset = _SLOT_HEAD.size + index * _SLOT.size
+        self.connections = 0
+        self._aside = 0
+        self.beat(BOOTING)
 
     def beat(self, state: int | None = None) -> None:
         if state is None:
             state = self.state
-        _SLOT.pack_into(self._map, 0, time.monotonic(), state, 0)
+        _SLOT.pack_into(self._map, self.offset, time.monotonic(), state, self.connections, self._aside)
+
+    def count(self, connections: int) -> None:
+        """The worker's open connections now."""
+        self.connections = connections
+        _COUNT.pack_into(self._map, self.offset + _COUNT_OFFSET, connections)
+
+    def stepping_aside(self, aside: bool) -> None:
+        """The worker leaves new connections to the others for a moment (or no longer)."""
+        self._aside = int(aside)
+        _COUNT.pack_into(self._map, self.offset + _ASIDE_OFFSET, self._aside)
+
+    def others(self) -> tuple[int | None, bool]:
+        """``SlotBoard.others`` for this worker: (None, False) without a board."""
+        return (None, False) if self.board is None else self.board.others(self.index)
 
     @property
     def last_beat(self) -> float:
-        return _SLOT.unpack_from(self._map, 0)[0]
+        return _SLOT.unpack_from(self._map, self.offset)[0]
 
     @property
     def state(self) -> int:
-        return _SLOT.unpack_from(self._map, 0)[1]
+        return _SLOT.unpack_from(self._map, self.offset)[1]
 
     def close(self) -> None:
-        self._map.close()
+        if self.board is None:
+            self._map.close()
+        else:
+            self.board.give_back(self)
+
+
+_COUNT = struct.Struct("=i")
+_COUNT_OFFSET = struct.calcsize("=di")
+_ASIDE_OFFSET = struct.calcsize("=dii")
 
 
 class WorkerProcess:
@@ -129,6 +209,7 @@ class WorkerProcess:
 
         config = self.config
         server = self.server = WorkerServer(app, config, self.sockets)
+        server.slot = self.slot  # connection counts, shared with the other workers
         if self.bus_sock is not None:
             import _socket
 

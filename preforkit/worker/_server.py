@@ -22,6 +22,12 @@ from .wsgi import WSGIAdapter
 
 log = logging.getLogger("preforkit.error")
 
+# Accept balancing between workers sharing a listening socket: a worker with
+# more than BALANCE_SLACK (+1/8) connections above another serving worker lets
+# a new connection wait this long for that worker before taking it itself.
+BALANCE_SLACK = 4
+BALANCE_DELAY = 0.001
+
 # trio's lesson: these mean "out of resources right now", not "broken".
 ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 
@@ -67,6 +73,7 @@ class WorkerServer:
         self._below_limit.set()
         self._stopped = Event()  # no connections left
         self.finished = Event()  # stop() is complete
+        self.slot = None  # this worker's WorkerSlot when a master runs it: load shared with the others
         self._greenlets: list[gevent.Greenlet] = []
 
     def start(self) -> None:
@@ -92,11 +99,23 @@ class WorkerServer:
         tcp = family in (socket.AF_INET, socket.AF_INET6)
         hub = get_hub()
         watcher = hub.loop.io(listener.fileno(), 1)
+        share_accepts = self.config.workers > 1 and not (self.config.reuse_port and tcp)
         try:
             while not self.stopping:
                 if len(connections) >= limit:
                     self._wait_for_room(listener, watcher, limit)
                     continue
+                if share_accepts and self._busier_than_another():
+                    # Leave the next connection to a less loaded worker; take it
+                    # anyway if none has within a moment (busy, hung or gone).
+                    self.slot.stepping_aside(True)
+                    try:
+                        gevent.sleep(BALANCE_DELAY)
+                    finally:
+                        self.slot.stepping_aside(False)
+                    if not _pending(listener):
+                        hub.wait(watcher)
+                        continue
                 try:
                     fd, peer = listener._accept()
                 except BlockingIOError:
@@ -120,6 +139,13 @@ class WorkerServer:
                     sock = TLSSocket(sock, self.tls_context)
                 connection = Connection(sock, peer, self, local)
                 connections[connection] = gevent.spawn(self._run, connection)
+                if self.slot is not None:
+                    self.slot.count(len(connections))
+                if share_accepts:
+                    # One connection per wake-up: the other workers, woken for
+                    # the same backlog, take the next ones instead of this worker
+                    # draining a whole burst alone.
+                    hub.wait(watcher)
         finally:
             watcher.close()
 
@@ -154,8 +180,21 @@ class WorkerServer:
             connection.close()
             raise
 
+    def _busier_than_another(self) -> bool:
+        """This worker holds clearly more connections than another serving
+        worker, and no other worker is already stepping aside (two stepping
+        aside at once, on counts that change meanwhile, would leave the
+        backlog to nobody)."""
+        slot = self.slot
+        if slot is None:
+            return False
+        fewest, someone_aside = slot.others()
+        return fewest is not None and not someone_aside and len(self.connections) > fewest + BALANCE_SLACK + fewest // 8
+
     def connection_closed(self, connection: Connection) -> None:
         self.connections.pop(connection, None)
+        if self.slot is not None:
+            self.slot.count(len(self.connections))
         if len(self.connections) < self.config.worker_connections:
             self._below_limit.set()
         if self.stopping and not self.connections:
