@@ -60,6 +60,8 @@ def by_path(request):
         return ["not", "a", "dict"]
     if path == "/bad-header":
         return {"status": 200, "headers": {"X-Evil": "a\r\nInjected: yes"}, "body": "no"}
+    if path == "/head-answered":  # a handler answering HEAD itself, announcing the GET's length
+        return {"headers": {"Content-Length": "1234"}, "body": b""}
     if path == "/enum-status":
         return {"status": HTTPStatus.CREATED, "body": "made"}
     if path == "/bad-status":

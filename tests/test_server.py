@@ -216,6 +216,7 @@ def test_head_has_get_length_and_no_body(serve):
     for path, length in (
         ("/str", len("h\u00e9llo \u2603".encode())),
         ("/path", len(pathlib.Path(apps.__file__).read_bytes())),
+        ("/head-answered", 1234),
     ):
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
             sock.sendall(
