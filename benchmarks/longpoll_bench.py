@@ -48,6 +48,12 @@ def get(port: int, path: str) -> str:
         return response.read().decode()
 
 
+def tree_pss(pid: int) -> int:
+    """Proportional set size of the tree: pages the master and a forked worker share count once."""
+    process = psutil.Process(pid)
+    return sum(p.memory_full_info().pss for p in [process, *process.children(recursive=True)])
+
+
 def tree_rss(pid: int) -> int:
     process = psutil.Process(pid)
     return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
@@ -112,10 +118,11 @@ def measure(name: str, count: int, cpu: str) -> dict:
                 break
             time.sleep(0.2)
         after = tree_rss(process.pid)
+        after_pss = tree_pss(process.pid)
         released = get(port, "/release")
         for sock in sockets:
             sock.close()
-        return {"held": held, "before": before, "after": after, "released": released}
+        return {"held": held, "before": before, "after": after, "after_pss": after_pss, "released": released}
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=30)
@@ -131,13 +138,13 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
     results = {name: measure(name, args.connections, args.server_cpu) for name in args.servers.split(",")}
     print(f"\n{time.strftime('%Y-%m-%d')}, {args.connections} held long-polls, one worker each\n")
-    print("| server | held | RSS before | RSS with all held | added per connection |")
-    print("|---|---|---|---|---|")
+    print("| server | held | RSS before | RSS with all held | added per connection | PSS with all held |")
+    print("|---|---|---|---|---|---|")
     for name, r in results.items():
         per = (r["after"] - r["before"]) / max(r["held"], 1)
         print(
             f"| {name} | {r['held']} | {r['before'] / 2**20:.1f} MiB | {r['after'] / 2**20:.1f} MiB "
-            f"| {per / 1024:.2f} KiB |"
+            f"| {per / 1024:.2f} KiB | {r['after_pss'] / 2**20:.1f} MiB |"
         )
     if "preforkit" in results and "gunicorn-gevent" in results:
         p, g = results["preforkit"], results["gunicorn-gevent"]

@@ -93,7 +93,7 @@ def measure(options: list[str], scenario: dict, duration: float) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--duration", type=int, default=10)
     args = parser.parse_args()
     rows = []
     for label, options, scenario in CONFIGS:
