@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import apps  # noqa: E402
+from parser_bench import REQUEST as BROWSER  # noqa: E402
 
 from preforkit.config import Config  # noqa: E402
 from preforkit.worker._connection import Connection  # noqa: E402
@@ -37,18 +38,6 @@ WRK_ECHO = (
     b"Content-Type: application/octet-stream\r\n\r\n" + b"x" * 4096
 )
 WRK_64K = b"GET /64k HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
-BROWSER = (
-    b"GET /api/items?page=2 HTTP/1.1\r\n"
-    b"Host: example.com\r\n"
-    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\n"
-    b"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"
-    b"Accept-Language: en-US,en;q=0.5\r\n"
-    b"Accept-Encoding: gzip, deflate, br\r\n"
-    b"Connection: keep-alive\r\n"
-    b"Cookie: session=abcdef0123456789; theme=dark\r\n"
-    b"\r\n"
-)
-
 SCENARIOS = {
     "hello": ("ring", WRK_HELLO),
     "browser-like hello": ("ring", BROWSER),
