@@ -437,7 +437,18 @@ def test_workers_sharing_a_socket_share_a_burst_of_keepalive_connections(cli_ser
     socket: none is starved (the worker that happened to be running once took nearly all)."""
     server = cli_server(APP, "-b", "127.0.0.1:0", "-w", "2")
     assert server.wait_for("Ready: 2 workers")
+
+    def open_connections() -> int:
+        return sum(
+            1
+            for pid in workers_of(server)
+            for conn in psutil.Process(pid).net_connections("tcp")
+            if conn.status != "LISTEN" and conn.laddr.port == server.port
+        )
+
     for attempt in range(3):  # three bursts, each must be shared
+        # Balancing goes by the connections each worker holds: start once the last burst's are closed.
+        assert wait_until(lambda: open_connections() == 0, timeout=10)
         sockets = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(100)]
         try:
             counts: dict[int, int] = {}
@@ -445,7 +456,7 @@ def test_workers_sharing_a_socket_share_a_burst_of_keepalive_connections(cli_ser
                 sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             for sock in sockets:
                 reply = b""
-                while not reply.endswith(b"\r\n\r\n") and b"\r\n\r\n" not in reply:
+                while b"\r\n\r\n" not in reply:
                     reply += sock.recv(4096)
                 length = int(reply.split(b"Content-Length: ")[1].split(b"\r\n")[0])
                 body = reply.split(b"\r\n\r\n", 1)[1]
@@ -466,15 +477,15 @@ def test_slot_board_shows_each_worker_the_others_load():
     board = SlotBoard(capacity=3)
     first, second, third = board.take(), board.take(), board.take()
     assert board.take().board is None  # full: a private slot, no balancing
-    assert first.others() == (None, False)  # nobody else is serving yet
+    assert first.fewest_elsewhere() is None  # nobody else is serving yet
     for slot, connections in ((first, 30), (second, 7), (third, 2)):
         slot.beat(READY)
         slot.count(connections)
-    assert first.others() == (2, False)
+    assert first.fewest_elsewhere() == 2
+    assert third.fewest_elsewhere() == 7
     third.beat(DRAINING)  # a draining worker accepts nothing: not a candidate
-    second.stepping_aside(True)
-    assert first.others() == (7, True)
-    assert second.others() == (30, False)
+    assert first.fewest_elsewhere() == 7
+    assert second.fewest_elsewhere() == 30
     second.close()  # the master reaped it: its slot is free and counts for nothing
-    assert first.others() == (None, False)
+    assert first.fewest_elsewhere() is None
     assert board.take().index == second.index

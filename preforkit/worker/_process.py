@@ -25,8 +25,7 @@ EXIT_APP_LOAD_ERROR = 4  # the app module raised while being imported
 EXIT_APP_SPEC_ERROR = 5  # MODULE:ATTR does not name a callable
 
 BOOTING, READY, DRAINING = 0, 1, 2
-# last heartbeat (CLOCK_MONOTONIC), state, open connections, stepping aside from accepting (0/1)
-_SLOT = struct.Struct("=diii")
+_SLOT = struct.Struct("=dii")  # last heartbeat (CLOCK_MONOTONIC), state, open connections
 _SLOT_HEAD = struct.Struct("=i")  # the board's first bytes: how many slots were ever handed out
 
 # Signals the master handles; a new worker starts with the default action.
@@ -70,24 +69,20 @@ class SlotBoard:
     def give_back(self, slot: WorkerSlot) -> None:
         """In the master, once the worker is gone."""
         if slot.board is self:
-            _SLOT.pack_into(self._map, slot.offset, 0.0, BOOTING, 0, 0)
+            _SLOT.pack_into(self._map, slot.offset, 0.0, BOOTING, 0)
             self._free.append(slot.index)
 
-    def others(self, besides: int) -> tuple[int | None, bool]:
-        """(the fewest connections of a serving worker other than slot ``besides``
-        or None, whether one of them is stepping aside from accepting)."""
+    def fewest_connections(self, besides: int) -> int | None:
+        """The fewest connections of a serving worker other than slot ``besides`` (None: no other)."""
         fewest = None
-        aside = False
         buffer = self._map
         for index in range(_SLOT_HEAD.unpack_from(buffer, 0)[0]):
             if index == besides:
                 continue
-            _, state, connections, stepping_aside = _SLOT.unpack_from(buffer, _SLOT_HEAD.size + index * _SLOT.size)
-            if state == READY:
-                aside = aside or bool(stepping_aside)
-                if fewest is None or connections < fewest:
-                    fewest = connections
-        return fewest, aside
+            _, state, connections = _SLOT.unpack_from(buffer, _SLOT_HEAD.size + index * _SLOT.size)
+            if state == READY and (fewest is None or connections < fewest):
+                fewest = connections
+        return fewest
 
 
 class WorkerSlot:
@@ -108,27 +103,21 @@ class WorkerSlot:
             self._map = board._map
             self.offset = _SLOT_HEAD.size + index * _SLOT.size
         self.connections = 0
-        self._aside = 0
         self.beat(BOOTING)
 
     def beat(self, state: int | None = None) -> None:
         if state is None:
             state = self.state
-        _SLOT.pack_into(self._map, self.offset, time.monotonic(), state, self.connections, self._aside)
+        _SLOT.pack_into(self._map, self.offset, time.monotonic(), state, self.connections)
 
     def count(self, connections: int) -> None:
         """The worker's open connections now."""
         self.connections = connections
         _COUNT.pack_into(self._map, self.offset + _COUNT_OFFSET, connections)
 
-    def stepping_aside(self, aside: bool) -> None:
-        """The worker leaves new connections to the others for a moment (or no longer)."""
-        self._aside = int(aside)
-        _COUNT.pack_into(self._map, self.offset + _ASIDE_OFFSET, self._aside)
-
-    def others(self) -> tuple[int | None, bool]:
-        """``SlotBoard.others`` for this worker: (None, False) without a board."""
-        return (None, False) if self.board is None else self.board.others(self.index)
+    def fewest_elsewhere(self) -> int | None:
+        """The fewest connections any other serving worker has (None: no other, or no board)."""
+        return None if self.board is None else self.board.fewest_connections(self.index)
 
     @property
     def last_beat(self) -> float:
@@ -147,7 +136,6 @@ class WorkerSlot:
 
 _COUNT = struct.Struct("=i")
 _COUNT_OFFSET = struct.calcsize("=di")
-_ASIDE_OFFSET = struct.calcsize("=dii")
 
 
 class WorkerProcess:

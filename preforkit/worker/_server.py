@@ -108,11 +108,7 @@ class WorkerServer:
                 if share_accepts and self._busier_than_another():
                     # Leave the next connection to a less loaded worker; take it
                     # anyway if none has within a moment (busy, hung or gone).
-                    self.slot.stepping_aside(True)
-                    try:
-                        gevent.sleep(BALANCE_DELAY)
-                    finally:
-                        self.slot.stepping_aside(False)
+                    gevent.sleep(BALANCE_DELAY)
                     if not _pending(listener):
                         hub.wait(watcher)
                         continue
@@ -181,15 +177,9 @@ class WorkerServer:
             raise
 
     def _busier_than_another(self) -> bool:
-        """This worker holds clearly more connections than another serving
-        worker, and no other worker is already stepping aside (two stepping
-        aside at once, on counts that change meanwhile, would leave the
-        backlog to nobody)."""
-        slot = self.slot
-        if slot is None:
-            return False
-        fewest, someone_aside = slot.others()
-        return fewest is not None and not someone_aside and len(self.connections) > fewest + BALANCE_SLACK + fewest // 8
+        """This worker holds clearly more connections than another serving worker."""
+        fewest = self.slot.fewest_elsewhere() if self.slot is not None else None
+        return fewest is not None and len(self.connections) > fewest + BALANCE_SLACK + fewest // 8
 
     def connection_closed(self, connection: Connection) -> None:
         self.connections.pop(connection, None)
