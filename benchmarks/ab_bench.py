@@ -31,6 +31,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 from http_bench import free_port, stop, wait_for_port  # noqa: E402
+from longpoll_bench import tree_rss  # noqa: E402
 
 SERVERS = {
     "preforkit": [
@@ -71,11 +72,6 @@ class PeakRSS(threading.Thread):
     def stop(self) -> None:
         self._done.set()
         self.join()
-
-
-def tree_rss(pid: int) -> int:
-    root = psutil.Process(pid)
-    return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
 
 
 def run_ab(port: int, requests: int, concurrency: int, cpu: str) -> dict:

@@ -7,7 +7,7 @@ imports gevent: each worker imports it after the fork, and the master stays smal
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_getattr
 
 _EXPORTS = {
     "AppLoadError": "._app",
@@ -30,10 +30,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())

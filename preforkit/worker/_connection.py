@@ -157,9 +157,7 @@ class Connection:
                 return sock.recv(RECV_SIZE)
             except BlockingIOError:
                 pass
-            if self._read_watcher is None:
-                self._read_watcher = self._hub.loop.io(self.fd, 1)
-            self._wait(self._read_watcher)
+            self._wait(self.read_watcher())
 
     def sendall(self, data) -> None:
         try:
@@ -207,11 +205,10 @@ class Connection:
         return self._write_watcher
 
     def _wait_writable(self) -> None:
-        if self._write_watcher is None:
-            self._write_watcher = self._hub.loop.io(self.fd, 2)
+        watcher = self.write_watcher()
         self.waiting_write = True
         try:
-            self._wait(self._write_watcher)
+            self._wait(watcher)
         finally:
             self.waiting_write = False
 
@@ -344,10 +341,7 @@ class Connection:
             return HELD  # answered from another thread meanwhile: resume() is on its way
         if response.timeout is not None:
             responder._start_timer(response.timeout, response.timeout_response)
-        watcher = self._read_watcher
-        if watcher is None:
-            watcher = self._read_watcher = self._hub.loop.io(self.fd, 1)
-        watcher.start(self._readable_while_held)
+        self.read_watcher().start(self._readable_while_held)
         self.server.connection_parked(self)
         return HELD
 
@@ -477,15 +471,9 @@ class Connection:
             return False
         server = self.server
         started = time.time() if server.access_log is not None else 0.0
-        if head.content_length or head.chunked:
-            reader = body_reader(head.content_length, head.chunked, server.limits.max_body)
-            body = RequestBody(self, reader, head.expect_continue)
-        else:
-            body = None
-        if self.trusted or head.scheme:
-            remote_addr, scheme = self._client(head)
-        else:
-            remote_addr, scheme = self.remote_addr, self.local[2]
+        reader = body_reader(head.content_length, head.chunked, server.limits.max_body)
+        body = RequestBody(self, reader, head.expect_continue) if reader is not None else None
+        remote_addr, scheme = self._client(head)
         timer = Timeout(server.request_timeout) if server.request_timeout else None
         try:
             if timer is not None:

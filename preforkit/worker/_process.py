@@ -53,7 +53,6 @@ class SlotBoard:
     """
 
     def __init__(self, capacity: int = 1024) -> None:
-        self.capacity = capacity
         self._map = mmap.mmap(-1, _SLOT_HEAD.size + _SLOT.size * capacity)
         self._free = list(range(capacity - 1, -1, -1))  # the master's bookkeeping
 
