@@ -28,7 +28,7 @@ import apps  # noqa: E402
 from parser_bench import REQUEST as BROWSER  # noqa: E402
 
 from preforkit.config import Config  # noqa: E402
-from preforkit.worker._connection import Connection  # noqa: E402
+from preforkit.worker._connection import NEXT, Connection  # noqa: E402
 from preforkit.worker._server import WorkerServer  # noqa: E402
 from preforkit.worker.wsgi import WSGIAdapter  # noqa: E402
 
@@ -76,7 +76,7 @@ def run(connection: Connection, request: bytes, count: int) -> None:
     serve = connection._serve_one
     for _ in range(count):
         buffer += request
-        if not serve():
+        if serve(False) is not NEXT:
             raise SystemExit("the connection closed: the request was not served")
 
 

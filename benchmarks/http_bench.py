@@ -6,6 +6,10 @@ Markdown table with req/s, wrk's error count, and preforkit's ratio to each peer
 
     python benchmarks/http_bench.py                      # all servers, all scenarios, 10 s each
     python benchmarks/http_bench.py --duration 3 --servers preforkit,gunicorn-gevent
+    python benchmarks/http_bench.py --previous /tmp/old-main --servers preforkit,previous,previous-wsgi,preforkit-wsgi
+
+``--previous DIR`` adds the servers ``previous`` and ``previous-wsgi``: preforkit
+run from another checkout (say, the last ``main``), to compare a change side by side.
 
 Needs wrk (Debian package) and the bench extras: pip install -e '.[bench]'.
 """
@@ -29,6 +33,8 @@ ROOT = os.path.dirname(HERE)
 SERVERS = {
     "preforkit": ["{python}", "-m", "preforkit", "apps:ring", "-b", "127.0.0.1:{port}", "--log-level", "warning"],
     "preforkit-wsgi": ["{python}", "-m", "preforkit", "apps:wsgi", "-b", "127.0.0.1:{port}", "--log-level", "warning"],
+    "previous": ["{python}", "-m", "preforkit", "apps:ring", "-b", "127.0.0.1:{port}", "--log-level", "warning"],
+    "previous-wsgi": ["{python}", "-m", "preforkit", "apps:wsgi", "-b", "127.0.0.1:{port}", "--log-level", "warning"],
     "gunicorn-gevent": [
         "{python}", "-m", "gunicorn", "-k", "gevent", "-w", "1", "-b", "127.0.0.1:{port}",
         "--log-level", "warning", "--worker-connections", "2000", "apps:wsgi",
@@ -75,9 +81,14 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def start(name: str, port: int, cpu: str) -> subprocess.Popen:
+def start(name: str, port: int, cpu: str, previous: str | None = None) -> subprocess.Popen:
     command = [part.format(python=sys.executable, port=port) for part in SERVERS[name]]
-    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + ROOT)
+    root = ROOT
+    if name.startswith("previous"):
+        if not previous:
+            sys.exit(f"{name} needs --previous DIR (a checkout of preforkit to compare with)")
+        root = os.path.abspath(previous)
+    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + root)
     process = subprocess.Popen(
         ["taskset", "-c", cpu, *command],
         cwd=HERE,
@@ -127,6 +138,7 @@ def main() -> int:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenario names")
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--client-cpu", default="1")
+    parser.add_argument("--previous", metavar="DIR", help="another preforkit checkout, served as 'previous'")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -139,10 +151,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as lua_dir:
         with open(os.path.join(lua_dir, "post4k.lua"), "w") as file:
             file.write(POST_LUA)
-        for name in servers:
-            for scenario in scenarios:
+        for scenario in scenarios:  # servers interleaved per scenario: drift hits all alike
+            for name in servers:
                 port = free_port()
-                process = start(name, port, args.server_cpu)
+                process = start(name, port, args.server_cpu, args.previous)
                 try:
                     # A short warm-up, then the measured run.
                     run_wrk(port, SCENARIOS[scenario], 1, args.client_cpu, lua_dir)

@@ -126,6 +126,17 @@ def choice(*options: str) -> Callable[[Any], str]:
     return parse
 
 
+def optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``parse``, or None for a missing value, an empty string or ``auto``."""
+
+    def parse_optional(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+            return None
+        return parse(value)
+
+    return parse_optional
+
+
 def at_least(parse: Callable[[Any], Any], minimum: float) -> Callable[[Any], Any]:
     def checked(value: Any) -> Any:
         result = parse(value)
@@ -393,9 +404,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "worker_connections",
         ("--worker-connections",),
-        at_least(parse_int, 1),
-        1000,
-        "Maximum simultaneous connections per worker; at the limit a worker stops accepting.",
+        optional(at_least(parse_int, 1)),
+        None,
+        "Maximum simultaneous connections per worker (default: three quarters of the open-file limit, which the "
+        "master raises to the hard limit); past it idle keep-alive connections are shed, then new clients get 503.",
         section="limits",
     ),
     Setting(

@@ -372,9 +372,9 @@ def test_callback_runners_are_reused_not_made_per_message():
     import gevent
     from greenlet import getcurrent
 
-    from preforkit.worker._callbacks import IDLE_RUNNERS, CallbackRunner
+    from preforkit.worker._pool import IDLE_RUNNERS, GreenletPool
 
-    runner = CallbackRunner()
+    runner = GreenletPool()
     used = set()
     order = []
 

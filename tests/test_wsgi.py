@@ -288,7 +288,7 @@ def test_requests_leave_no_reference_cycles():
     import socket as socket_module
 
     from preforkit.config import Config
-    from preforkit.worker._connection import Connection
+    from preforkit.worker._connection import NEXT, Connection
     from preforkit.worker._server import WorkerServer
     from preforkit.worker.wsgi import WSGIAdapter
 
@@ -311,7 +311,7 @@ def test_requests_leave_no_reference_cycles():
             try:
                 for _ in range(50):
                     connection.buffer += request
-                    assert connection._serve_one()
+                    assert connection._serve_one(False) is NEXT
                     assert client_end.recv(65536).endswith(b"\r\n\r\nhello")
                 assert gc.collect() == 0
             finally:

@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 
+from .._common.limits import raise_open_file_limit
 from ._binding import BindError, bind, parse_address
 from ._pidfile import Pidfile, PidfileError
 from ._systemd import listen_fds
@@ -52,6 +53,7 @@ def run(app_spec: str, config, reload_config=None) -> int:
     from ._arbiter import Arbiter
 
     setup_logging(config.log_level)
+    raise_open_file_limit()
     module, sep, attr = app_spec.partition(":")
     if not (module and sep and attr):
         example = "for example examples.hello:handler"

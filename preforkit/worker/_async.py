@@ -13,16 +13,16 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-import gevent
 from gevent import get_hub
 from gevent.monkey import get_original
+
+from ._hub import call_in_hub
 
 log = logging.getLogger("preforkit.error")
 
 # Real OS-level primitives even in a monkey-patched process: respond() may be
 # called from threads that gevent does not know about.
 _allocate_lock = get_original("_thread", "allocate_lock")
-_get_ident = get_original("_thread", "get_ident")
 _LOCK = _allocate_lock()  # held only for a flag swap, never across I/O
 
 PENDING, RESPONDED, CLOSED = 0, 1, 2
@@ -163,7 +163,7 @@ class Responder:
                 return
             self._state = RESPONDED
         response = DEFAULT_TIMEOUT_RESPONSE if timeout_response is None else timeout_response
-        gevent.spawn(self._deliver, response)
+        self._connection.server.pool.spawn(self._deliver, response)
 
     def _client_gone(self) -> bool:
         """The client left (or the worker stops): run on_close; False if too late."""
@@ -174,7 +174,7 @@ class Responder:
             callbacks, self._callbacks = self._callbacks, None
         self._cancel_timer()
         if callbacks:
-            self._connection.server.callbacks.spawn(self._run_callbacks, callbacks)
+            self._connection.server.pool.spawn(self._run_callbacks, callbacks)
         return True
 
     def _cancel_timer(self) -> None:
@@ -190,8 +190,5 @@ class Responder:
                 log.exception("Error in an on_close callback")
 
     def _schedule(self, function, *args) -> None:
-        """Run ``function(*args)`` in a new greenlet of the worker's hub."""
-        if _get_ident() == self._hub.thread_ident:
-            gevent.spawn(function, *args)
-        else:
-            self._hub.loop.run_callback_threadsafe(gevent.spawn, function, *args)
+        """Run ``function(*args)`` in a pooled greenlet of the worker's hub (from any thread)."""
+        call_in_hub(self._hub, self._connection.server.pool.spawn, function, *args)

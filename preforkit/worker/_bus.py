@@ -17,14 +17,13 @@ import struct
 from collections import deque
 
 import gevent
-from gevent.monkey import get_original
 from gevent.queue import Full, Queue
 
 from ._frames import frame, split_frames
+from ._hub import call_in_hub
 
 log = logging.getLogger("preforkit.error")
 
-_get_ident = get_original("_thread", "get_ident")
 
 MAX_MESSAGE = 1024 * 1024  # encoded size limit of one published message
 MAX_TOPIC = 256
@@ -131,10 +130,10 @@ class Bus:
     def publish(self, topic: str, message) -> None:
         body = encode(topic, message)
         hub = self.hub
-        if hub is None or _get_ident() == hub.thread_ident:
+        if hub is None:
             self._publish_in_hub(body)
         else:
-            hub.loop.run_callback_threadsafe(self._publish_in_hub, body)
+            call_in_hub(hub, self._publish_in_hub, body)
 
     # -- the link (in the hub) ----------------------------------------------------------
 

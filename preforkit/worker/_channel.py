@@ -19,7 +19,6 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-import gevent
 from gevent import get_hub
 from gevent.monkey import get_original
 
@@ -42,11 +41,11 @@ from ..http import (
     encode_frame,
     serialize_head,
 )
+from ._hub import call_in_hub, get_ident
 
 log = logging.getLogger("preforkit.error")
 
 _allocate_lock = get_original("_thread", "allocate_lock")
-_get_ident = get_original("_thread", "get_ident")
 
 OPEN, CLOSING, CLOSED = 0, 1, 2
 CLIENT_GONE = "client gone"
@@ -163,10 +162,7 @@ class Channel:
 
     def _in_hub(self, function, *args) -> None:
         """Run ``function`` in the hub thread: now if we are in it, else via its loop."""
-        if _get_ident() == self._hub.thread_ident:
-            function(*args)
-        else:
-            self._hub.loop.run_callback_threadsafe(function, *args)
+        call_in_hub(self._hub, function, *args)
 
     def _flush(self) -> None:
         """Write what the socket takes without blocking; arm the write watcher for the rest."""
@@ -223,7 +219,7 @@ class Channel:
             self._connection.read_watcher().stop()  # backpressure until the app catches up
         if not self._dispatching:
             self._dispatching = True
-            self._connection.server.callbacks.spawn(self._dispatch)
+            self._connection.server.pool.spawn(self._dispatch)
 
     def _dispatch(self) -> None:
         inbox = self._inbox
@@ -304,7 +300,7 @@ class WebSocketChannel(Channel):
             if self._state != OPEN:
                 return False
             frame = self._encode(opcode, payload)
-            direct = not self._outbox and not self._writing and _get_ident() == self._hub.thread_ident
+            direct = not self._outbox and not self._writing and get_ident() == self._hub.thread_ident
         # In the hub's thread with nothing queued: write now, without the queue.
         sent = self._send_now(frame) if direct else self._enqueue(frame)
         if sent and close:
@@ -526,7 +522,7 @@ class StreamChannel(Channel):
         self._deliver(("on_close", self._status or "closed"))
         if self._keep_alive and self._framing == CHUNKED and not connection.closing:
             connection.read_watcher().stop()
-            gevent.spawn(connection.serve_after_channel)
+            connection.server.pool.spawn(connection.serve_after_channel)
         else:
             connection.close()
 

@@ -1,18 +1,23 @@
 """One client connection: read a request, call the app, write the response.
 
-Runs in its own greenlet; requests on a connection are handled strictly in
-order, so pipelined requests get their responses in order.
+A connection waiting for bytes (new, idle between keep-alive requests, or
+with half a request head) has no greenlet: it is parked on its read watcher,
+whose callback lends it a greenlet from the worker's pool once bytes arrive.
+That greenlet parses the head, calls the app and writes the response, then
+goes back to the pool when the connection waits again.  Requests on a
+connection are handled strictly in order, so pipelined requests get their
+responses in order.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import socket
 import time
 from typing import TYPE_CHECKING
 
-import gevent
 from gevent import Timeout, get_hub
 
 from ..http import (
@@ -53,15 +58,27 @@ MAX_DRAIN = 1024 * 1024
 # While a response is pending, pipelined bytes are buffered up to this much;
 # beyond it the connection stops reading until the response is sent.
 HELD_BUFFER_LIMIT = 65536
-HELD = object()  # _serve_one's answer when the connection waits for an async response
+
+
+class Outcome(enum.Enum):
+    """What a connection does after one step of serving it."""
+
+    NEXT = "serve the next request"
+    CLOSE = "close the connection"
+    PARKED = "wait without a greenlet: for bytes, an async response or a channel's events"
+
+
+NEXT, CLOSE, PARKED = Outcome.NEXT, Outcome.CLOSE, Outcome.PARKED
 GATEWAY_TIMEOUT = {"status": 504, "headers": {"Content-Type": "text/plain"}, "body": b"Gateway Timeout\n"}
 
 
 class Connection:
-    """State of one accepted socket; ``run()`` serves it until it closes.
+    """State of one accepted socket, served in pooled greenlets until it closes.
 
-    The socket is a plain non-blocking one: a read or write that would block
-    parks this greenlet on an io watcher of the hub.  There is no timer per
+    The socket is a plain non-blocking one.  Waiting for a request parks the
+    connection on its read watcher with no greenlet (``wait_for_request``);
+    a body read or a write that would block while app code runs parks the
+    lent greenlet on an io watcher of the hub.  There is no timer per
     operation; the server's sweeper ends connections whose current wait began
     more than ``keepalive`` seconds ago (``WorkerServer._sweep``).
     """
@@ -141,17 +158,9 @@ class Connection:
 
     # -- cooperative I/O on the raw socket ---------------------------------------
 
-    def recv(self, wait_first: bool = False) -> bytes:
-        """The next bytes from the client (b"" at EOF), parking until some arrive.
-
-        ``wait_first`` skips the first read attempt when nothing can be there
-        yet (a response was just sent): a read that finds nothing costs a
-        syscall and an exception, about a microsecond.  Not with TLS, whose
-        decrypted bytes may already wait in memory.
-        """
+    def recv(self) -> bytes:
+        """The next bytes from the client (b"" at EOF), parking this greenlet until some arrive."""
         sock = self.sock
-        if wait_first and not self.tls:
-            self._wait(self.read_watcher())
         while True:
             try:
                 return sock.recv(RECV_SIZE)
@@ -261,33 +270,51 @@ class Connection:
     # -- the request loop ---------------------------------------------------------
 
     def start(self) -> None:
-        """A new connection: the TLS handshake if any, then serve requests."""
+        """A new connection: wait for its first request (after the TLS handshake, in a pooled greenlet)."""
         if self.tls:
-            try:
-                self._handshake()
-            except OSError as exc:
-                log.debug("TLS handshake with %s failed: %s", self.peer, exc)
-                self.close()
-                return
+            self.server.pool.spawn(self._start_tls)
+        else:
+            self.wait_for_request()
+
+    def _start_tls(self) -> None:
+        try:
+            self._handshake()
+        except OSError as exc:
+            log.debug("TLS handshake with %s failed: %s", self.peer, exc)
+            self.close()
+            return
         self.run()
 
+    def wait_for_request(self) -> None:
+        """Park without a greenlet until the client sends bytes (or leaves)."""
+        self.idle = not self.buffer
+        self.waiting_since = time.monotonic()  # the sweeper applies --keepalive to an idle wait
+        self.read_watcher().start(self._readable_when_waiting)
+
+    def _readable_when_waiting(self) -> None:
+        """In the hub: bytes (or EOF) arrived for a parked connection; lend it a greenlet."""
+        self._read_watcher.stop()
+        self.waiting_since = 0.0
+        self.server.pool.spawn(self._run_readable)
+
+    def _run_readable(self) -> None:
+        self._guard(self._serve_loop, True)
+
     def run(self) -> None:
-        """Serve requests until the connection closes or parks (async response)."""
+        """Serve requests until the connection closes or parks."""
         self._guard(self._serve_loop)
 
-    def _serve_loop(self) -> bool:
-        """Serve requests; True when the connection parked (it stays open), False to close it."""
-        while True:
-            result = self._serve_one()
-            if result is HELD:
-                return True
-            if not result:
-                return False
+    def _serve_loop(self, readable: bool = False) -> Outcome:
+        """Serve requests until one says to close or to park."""
+        outcome = self._serve_one(readable)
+        while outcome is NEXT:
+            outcome = self._serve_one(False)
+        return outcome
 
-    def _guard(self, step) -> None:
-        """Run ``step``; close the connection unless it says it parked. Client I/O errors end quietly."""
+    def _guard(self, step, *args) -> None:
+        """Run ``step``; close the connection unless it parked. Client I/O errors end quietly."""
         try:
-            if step():
+            if step(*args) is PARKED:
                 return
         except (ConnectionError, ClientDisconnected):
             pass
@@ -338,12 +365,11 @@ class Connection:
         if early is not None:
             return self._finish_held(responder._finish(early))
         if not self.held:
-            return HELD  # answered from another thread meanwhile: resume() is on its way
+            return PARKED  # answered from another thread meanwhile: resume() is on its way
         if response.timeout is not None:
             responder._start_timer(response.timeout, response.timeout_response)
         self.read_watcher().start(self._readable_while_held)
-        self.server.connection_parked(self)
-        return HELD
+        return PARKED
 
     def _readable_while_held(self) -> None:
         """In the hub: the client sent more (pipelining) or went away."""
@@ -360,16 +386,19 @@ class Connection:
             self.close()
 
     def resume(self, response: dict) -> None:
-        """In a new greenlet: send the async response, then serve on."""
+        """In a pooled greenlet: send the async response, then serve on."""
         self.held = False
         if self.closed:
             return
         if self._read_watcher is not None:
             self._read_watcher.stop()
-        self.server.connection_resumed(self)
-        self._guard(lambda: self._finish_held(response) and self._serve_loop())
+        self._guard(self._resume_serving, response)
 
-    def _finish_held(self, response: dict) -> bool:
+    def _resume_serving(self, response: dict) -> Outcome:
+        outcome = self._finish_held(response)
+        return self._serve_loop() if outcome is NEXT else outcome
+
+    def _finish_held(self, response: dict) -> Outcome:
         head, remote_addr, keep_alive, started = self._held
         self._held = None
         self.responder = None
@@ -378,7 +407,7 @@ class Connection:
         server.request_done()
         if server.access_log is not None:
             server.access_log.log(remote_addr, head, status, sent, started)
-        return keep_alive
+        return NEXT if keep_alive else CLOSE
 
     # -- channels -------------------------------------------------------------------
 
@@ -394,7 +423,7 @@ class Connection:
                 extra = [("Sec-WebSocket-Version", "13")] if exc.status == 426 else []
                 log.debug("WebSocket handshake from %s refused: %s", self.peer, exc)
                 self.sendall(error_response(exc.status, str(exc), config.server_header, extra))
-                return False
+                return CLOSE
             deflate = negotiate_deflate(head.headers.get("sec-websocket-extensions")) if config.ws_compression else None
             subprotocol = choose_subprotocol(head.headers, response.subprotocols)
             self.sendall(handshake_response(accept, subprotocol, deflate.response if deflate else None))
@@ -406,37 +435,42 @@ class Connection:
             channel = StreamChannel(self, response, head, keep_alive)
         self.channel = channel
         server.channel_opened(channel)
-        server.connection_parked(self)
         if response.on_open is not None:
             try:
                 response.on_open(channel)
             except Exception:
                 log.exception("Error in on_open of %r", channel)
         if self.closed or self.channel is not channel or channel._state == 2:
-            return HELD  # closed already, or the connection went back to serving requests
+            return PARKED  # closed already, or the connection went back to serving requests
         if channel.is_websocket and self.buffer:
             leftover = bytes(self.buffer)  # frames sent right behind the handshake
             self.buffer.clear()
             channel.receive(leftover)
         if not self.closed:
             self.read_watcher().start(channel._readable)
-        return HELD
+        return PARKED
 
     def serve_after_channel(self) -> None:
         """A streamed response ended on a keep-alive connection: serve on."""
         self.channel = None
         if self.closed:
             return
-        self.server.connection_resumed(self)
         self.run()
 
     def stop_held(self) -> None:
         """The worker stops: run on_close and answer 503 (then close)."""
         self.closing = True
         if self.responder is not None and self.responder._client_gone():
-            gevent.spawn(self.resume, STOPPING_RESPONSE)
+            self.server.pool.spawn(self.resume, STOPPING_RESPONSE)
 
-    def _read_head(self):
+    def _read_head(self, readable: bool):
+        """The next request head; None at EOF, PARKED when the connection must wait for bytes.
+
+        ``readable`` says bytes are waiting; otherwise, with nothing buffered
+        (a response was just sent), the connection parks without a read
+        attempt, which would cost a syscall and an exception.  Not with TLS,
+        whose decrypted bytes may already wait in memory.
+        """
         buffer = self.buffer
         parser = self.server.parser
         result = parser.parse(buffer) if buffer else None
@@ -445,8 +479,16 @@ class Connection:
                 # Only an incomplete head is timed (--header-timeout): the usual
                 # head arriving in one piece costs no clock reading.
                 self.head_started = time.monotonic()
-            self.idle = not buffer
-            data = self.recv(wait_first=self.idle and self.served > 0)
+            data = None
+            if readable or self.tls:
+                readable = False
+                try:
+                    data = self.sock.recv(RECV_SIZE)
+                except BlockingIOError:
+                    pass
+            if data is None:
+                self.wait_for_request()
+                return PARKED
             if not data:
                 return None
             self.idle = False
@@ -458,17 +500,19 @@ class Connection:
         del buffer[:used]
         return head
 
-    def _serve_one(self) -> bool:
-        """Serve one request; False when the connection should close."""
+    def _serve_one(self, readable: bool) -> Outcome:
+        """Serve one request, or park until one arrives."""
         try:
-            head = self._read_head()
+            head = self._read_head(readable)
         except ProtocolError as exc:
             self._reject(exc)
-            return False
+            return CLOSE
+        if head is PARKED:
+            return PARKED
         if head is None:
             if self.timed_out:
                 self._reject(ProtocolError("the request head took too long (--header-timeout)", 408))
-            return False
+            return CLOSE
         server = self.server
         started = time.time() if server.access_log is not None else 0.0
         reader = body_reader(head.content_length, head.chunked, server.limits.max_body)
@@ -484,11 +528,11 @@ class Connection:
                 response = server.wsgi(self._environ(head, body, remote_addr, scheme))
         except ProtocolError as exc:  # raised by the body while the app read it
             self._reject(exc)
-            return False
+            return CLOSE
         except ClientDisconnected:
             if self.timed_out:
                 self._reject(ProtocolError("the request body stalled (--body-timeout)", 408))
-            return False
+            return CLOSE
         except Timeout as exc:
             if exc is not timer:
                 raise
@@ -514,7 +558,7 @@ class Connection:
             server.access_log.log(remote_addr, head, status, sent, started)
         # Keep to what the response announced: closing a connection that was
         # promised keep-alive could cut a request the client already sent.
-        return self._skip_body(body, keep_alive)
+        return NEXT if self._skip_body(body, keep_alive) else CLOSE
 
     def _skip_body(self, body, keep_alive: bool) -> bool:
         """Discard what is left of the request body (at most MAX_DRAIN bytes)

@@ -197,6 +197,8 @@ class WorkerProcess:
         config = self.config
         server = self.server = WorkerServer(app, config, self.sockets)
         server.slot = self.slot  # connection counts, shared with the other workers
+        source = "--worker-connections" if config.worker_connections else "3/4 of the open-file limit"
+        log.info("Worker %d: holds up to %d connections (%s)", self.pid, server.capacity, source)
         if self.bus_sock is not None:
             import _socket
 

@@ -1,4 +1,4 @@
-"""The worker's server: accept loops, connection greenlets, graceful stop."""
+"""The worker's server: accept loops, capacity, the sweeper, graceful stop."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from gevent.event import Event
 
 from ..http import HeadLimits, HeadParser
 from ._access_log import AccessLog
-from ._callbacks import CallbackRunner
+from ._capacity import Refusal, SpareDescriptor, Throttled, busy_response, capacity
 from ._connection import Connection
+from ._pool import GreenletPool
 from ._tls import TLSSocket, make_context
 from .wsgi import WSGIAdapter
 
@@ -60,9 +61,10 @@ class WorkerServer:
             if getattr(config, "certfile", None)
             else None
         )
-        self.connections: dict[Connection, gevent.Greenlet] = {}
+        self.capacity = capacity(config.worker_connections)
+        self.connections: set[Connection] = set()
         self.channels: set = set()  # open WebSocket and stream channels
-        self.callbacks = CallbackRunner()  # greenlets running the app's on_close/on_receive callbacks
+        self.pool = GreenletPool()  # greenlets lent to connections and callbacks while app code runs
         self.request_timeout = config.request_timeout
         self.requests = 0  # served so far
         self.max_requests = 0  # recycle after this many (0: never); set by the worker process
@@ -75,6 +77,15 @@ class WorkerServer:
         self.finished = Event()  # stop() is complete
         self.slot = None  # this worker's WorkerSlot when a master runs it: load shared with the others
         self._greenlets: list[gevent.Greenlet] = []
+        self._spare = SpareDescriptor()
+        self._busy_response = busy_response(config.server_header)
+        self._full_warning = Throttled(
+            "At capacity: %d connections open, none idle; new clients get 503 (raise --worker-connections"
+            " or the open-file limit, or add workers)"
+        )
+        self._emfile_warning = Throttled(
+            "Out of file descriptors (%s); new clients get 503 (raise the open-file limit: ulimit -n, LimitNOFILE=)"
+        )
 
     def start(self) -> None:
         """Start accepting (returns at once)."""
@@ -92,7 +103,7 @@ class WorkerServer:
         self.finished.wait()
 
     def _accept_loop(self, listener: _socket.socket) -> None:
-        limit = self.config.worker_connections
+        limit = self.capacity
         connections = self.connections
         local = _local_address(listener, "https" if self.tls_context is not None else "http")
         family = listener.family
@@ -121,8 +132,7 @@ class WorkerServer:
                     if self.stopping:
                         return
                     if exc.errno in ACCEPT_CAPACITY_ERRNOS:
-                        log.warning("accept() failed: %s; retrying shortly", exc)
-                        gevent.sleep(0.1)
+                        self._out_of_descriptors(listener, exc)
                         continue
                     if exc.errno == errno.ECONNABORTED:
                         continue
@@ -134,7 +144,8 @@ class WorkerServer:
                 if self.tls_context is not None:
                     sock = TLSSocket(sock, self.tls_context)
                 connection = Connection(sock, peer, self, local)
-                connections[connection] = gevent.spawn(self._run, connection)
+                connections.add(connection)
+                connection.start()
                 if self.slot is not None:
                     self.slot.count(len(connections))
                 if share_accepts:
@@ -146,16 +157,58 @@ class WorkerServer:
             watcher.close()
 
     def _wait_for_room(self, listener: _socket.socket, watcher, limit: int) -> None:
-        """Full: wait until a client knocks, then let idle keep-alive
-        connections make room for it (a flood of idle clients must not lock
-        new ones out).  Nothing is shed while nobody is waiting to connect,
-        nor when another worker sharing the socket takes the newcomer."""
+        """Full: wait until a client knocks, then make room for it or answer 503.
+
+        Idle keep-alive connections, longest idle first, make room (a flood
+        of idle clients must not lock new ones out); when none is idle, every
+        waiting client gets 503 at once.  Nothing is shed while nobody is
+        waiting to connect, nor when another worker sharing the socket takes
+        the newcomer within a moment.
+        """
         self._below_limit.clear()
         get_hub().wait(watcher)  # level-triggered: returns while a connection is pending
         if self._below_limit.wait(0.05) or self.stopping or not _pending(listener):
             return
-        self._shed_idle(max(1, limit // 10))
-        self._below_limit.wait(0.1)
+        if self._shed_idle(max(1, limit // 10)):
+            self._below_limit.wait(0.1)
+            return
+        self._full_warning.warn(len(self.connections))
+        self._refuse_waiting(listener)
+
+    def _refuse_waiting(self, listener: _socket.socket, most: int = 256) -> None:
+        """Accept up to ``most`` waiting clients and answer each 503."""
+        loop = get_hub().loop
+        for _ in range(most):
+            try:
+                fd, _ = listener._accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in ACCEPT_CAPACITY_ERRNOS:
+                    self._out_of_descriptors(listener, exc)
+                    return
+                if exc.errno == errno.ECONNABORTED:
+                    continue
+                raise
+            Refusal(_socket.socket(listener.family, socket.SOCK_STREAM, 0, fd), self._busy_response, loop)
+
+    def _out_of_descriptors(self, listener: _socket.socket, exc: OSError) -> None:
+        """accept() failed for want of descriptors: answer the waiting clients 503
+        with the spare one, then pause a moment so a full table is no busy loop."""
+        self._emfile_warning.warn(exc.strerror)
+        for _ in range(64):
+            if not self._spare.give_up():
+                break
+            try:
+                fd, _ = listener._accept()
+            except OSError:
+                self._spare.take_back()
+                break
+            sock = _socket.socket(listener.family, socket.SOCK_STREAM, 0, fd)
+            sock.setblocking(False)
+            _answer_now(sock, self._busy_response)  # closes it
+            self._spare.take_back()
+        gevent.sleep(0.01)
 
     def _shed_idle(self, count: int) -> int:
         """Close up to ``count`` connections idle between requests, longest idle first."""
@@ -166,15 +219,8 @@ class WorkerServer:
             connection.closing = True
             connection.abort()
         if idle:
-            log.debug("At --worker-connections: closed %d idle keep-alive connections", min(count, len(idle)))
+            log.debug("At capacity: closed %d idle keep-alive connections", min(count, len(idle)))
         return min(count, len(idle))
-
-    def _run(self, connection: Connection) -> None:
-        try:
-            connection.start()
-        except BaseException:
-            connection.close()
-            raise
 
     def _busier_than_another(self) -> bool:
         """This worker holds clearly more connections than another serving worker."""
@@ -182,10 +228,10 @@ class WorkerServer:
         return fewest is not None and len(self.connections) > fewest + BALANCE_SLACK + fewest // 8
 
     def connection_closed(self, connection: Connection) -> None:
-        self.connections.pop(connection, None)
+        self.connections.discard(connection)
         if self.slot is not None:
             self.slot.count(len(self.connections))
-        if len(self.connections) < self.config.worker_connections:
+        if len(self.connections) < self.capacity:
             self._below_limit.set()
         if self.stopping and not self.connections:
             self._stopped.set()
@@ -195,13 +241,6 @@ class WorkerServer:
 
     def channel_closed(self, channel) -> None:
         self.channels.discard(channel)
-
-    def connection_parked(self, connection: Connection) -> None:
-        """The connection waits for an async response: no greenlet serves it."""
-        self.connections[connection] = None
-
-    def connection_resumed(self, connection: Connection) -> None:
-        self.connections[connection] = gevent.getcurrent()
 
     def request_done(self) -> None:
         """Count a served request; past ``max_requests`` the worker recycles."""
@@ -283,16 +322,18 @@ class WorkerServer:
         deadline = time.monotonic() + timeout
         if not self._stopped.wait(timeout):
             log.warning("Cutting %d connections still busy after %.1f s", len(self.connections), timeout)
-            greenlets = [greenlet for greenlet in self.connections.values() if greenlet is not None]
-            gevent.killall(greenlets, block=True, timeout=1)
+            for connection in list(self.connections):
+                connection.abort()  # pending reads and writes fail: the handlers end
+            self._stopped.wait(1.0)
             for connection in list(self.connections):
                 connection.close()
         self._stopped.set()
         # Let on_close callbacks (held responses, channels) run before the hub stops.
-        self.callbacks.join(timeout=max(0.1, deadline - time.monotonic()))
+        self.pool.join(timeout=max(0.1, deadline - time.monotonic()))
         gevent.killall(self._greenlets, block=False)
         if self.access_log is not None:
             self.access_log.close()
+        self._spare.close()
         self.finished.set()
 
 
@@ -319,3 +360,17 @@ def _local_address(listener: _socket.socket, scheme: str) -> tuple[str, int | No
 def _pending(listener: _socket.socket) -> bool:
     """A connection is waiting in ``listener``'s backlog (checked without blocking)."""
     return bool(gevent_select.select([listener], [], [], 0)[0])
+
+
+def _answer_now(sock: _socket.socket, response: bytes) -> None:
+    """Out of descriptors: read what came, answer, close (no lingering: no fd to spare)."""
+    try:
+        try:
+            sock.recv(65536)
+        except BlockingIOError:
+            pass
+        sock.send(response)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    sock.close()

@@ -1,0 +1,113 @@
+"""The worker's greenlets: lent to a connection or a callback while app code runs.
+
+A connection waiting for bytes (a new one, an idle keep-alive one, one
+reading a request head), a held async response and an open channel all wait
+on an io watcher of the hub, without a greenlet.  When there is work - a
+request head to parse and a handler to call, an async response to write, a
+WebSocket message for ``on_receive`` - it becomes a task here, run by one of
+a few long-lived runner greenlets that park in the hub between tasks.  A new
+greenlet per task would cost an interpreter data stack from ``mmap`` on
+Python 3.11+ (and ``munmap`` when it ends), besides its own memory.
+
+- a task goes into one FIFO queue; if no runner is already on its way, one is
+  woken (an idle one, else a new one);
+- a runner that takes a task while others still wait first wakes another
+  runner for them, so a task that blocks (a handler sleeping, a slow write)
+  never holds up the rest;
+- at most ``IDLE_RUNNERS`` runners stay parked; the others end.
+
+A reused greenlet must not carry one request's state into the next: every
+task runs in a fresh ``contextvars.Context``, and the runner's gevent
+``local`` values (what ``threading.local`` becomes under monkey-patching) are
+dropped after each task that made any, so the next task starts empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections import deque
+from contextvars import Context
+from typing import Any, Callable
+
+from gevent import get_hub
+from gevent.event import Event
+from greenlet import getcurrent, greenlet
+
+log = logging.getLogger("preforkit.error")
+
+IDLE_RUNNERS = 64
+
+# gevent.local keeps a greenlet's values under keys with this prefix in the
+# greenlet's __dict__, and finds them by id(greenlet); the weak reference it
+# holds to the greenlet carries the callback that forgets them.
+_LOCAL_KEY_PREFIX = "_gevent_local_localimpl_"
+
+
+class GreenletPool:
+    def __init__(self, idle_runners: int = IDLE_RUNNERS) -> None:
+        self.running = 0  # tasks queued or running
+        self.idle_runners = idle_runners
+        self._tasks: deque = deque()
+        self._idle: list[greenlet] = []  # parked runners
+        self._waking = 0  # runners woken that have not looked at the queue yet
+        self._all_done = Event()
+        self._all_done.set()
+        self._hub = get_hub()
+
+    def spawn(self, function: Callable[..., Any], *args: Any) -> None:
+        """Run ``function(*args)`` soon in a runner greenlet (call from the hub's thread)."""
+        self.running += 1
+        if self.running == 1:
+            self._all_done.clear()
+        self._tasks.append((function, args))
+        if not self._waking:
+            self._wake()
+
+    def _wake(self) -> None:
+        self._waking += 1
+        runner = self._idle.pop() if self._idle else greenlet(self._serve, self._hub)
+        self._hub.loop.run_callback(runner.switch)
+
+    def _serve(self) -> None:
+        tasks = self._tasks
+        me = getcurrent()
+        while True:
+            self._waking -= 1
+            while tasks:
+                function, args = tasks.popleft()
+                if tasks and not self._waking:
+                    self._wake()  # the rest must not wait if this task blocks
+                try:
+                    Context().run(function, *args)
+                except Exception:
+                    log.exception("Error in %r", function)
+                finally:
+                    self.running -= 1
+                    if not self.running:
+                        self._all_done.set()
+                    if me.__dict__:
+                        forget_locals(me)
+            if len(self._idle) >= self.idle_runners:
+                return
+            self._idle.append(me)
+            self._hub.switch()  # parked until _wake switches back here
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until no task runs; False on timeout."""
+        return self._all_done.wait(timeout)
+
+
+def forget_locals(runner: greenlet) -> None:
+    """Drop every gevent ``local`` value ``runner`` holds: the next access in it
+    starts afresh (a ``local`` subclass's ``__init__`` runs again)."""
+    namespace = runner.__dict__
+    keys = [key for key in namespace if key.startswith(_LOCAL_KEY_PREFIX)]
+    if not keys:
+        return
+    for ref in weakref.getweakrefs(runner):
+        forget = ref.__callback__
+        if forget is not None and type(forget).__name__ == "_greenlet_deleted":
+            forget(None)
+    for key in keys:
+        del namespace[key]
