@@ -33,6 +33,7 @@ setup(
             "websockets>=12",
             "atheris>=2.3",
             "redis>=4.5",
+            "mypy>=1.5",
         ],
         "bench": ["gunicorn>=21", "uvicorn[standard]>=0.30", "granian>=1.5"],
         "proctitle": ["setproctitle>=1.3"],

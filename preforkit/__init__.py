@@ -6,7 +6,15 @@ command line runs a master process that must not import gevent.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._lazy import lazy_getattr
+
+if TYPE_CHECKING:  # what type checkers see: the real definitions
+    from ._api import Server, run_server, serve
+    from .http import SSE_HEADERS, sse_comment, sse_event
+    from .worker._async import AsyncResponse, Responder, async_response
+    from .worker._channel import Channel, as_channel
 
 __version__ = "0.1.0"
 

@@ -131,23 +131,6 @@ def test_ten_thousand_bad_requests(cli_server):
     assert requests.get(f"http://127.0.0.1:{server.port}/", timeout=5).status_code == 200
 
 
-def test_new_connections_at_the_limit_are_not_shed(serve):
-    """Only keep-alive connections that served a request count as idle at the limit."""
-    server = serve(apps.hello, worker_connections=20)
-    fresh = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(20)]
-    try:
-        extra = socket.create_connection(("127.0.0.1", server.port), timeout=10)  # queued in the backlog
-        for sock in fresh:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert [read_response(sock)[0] for sock in fresh] == [200] * 20
-        extra.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert read_response(extra)[0] == 200  # room made by shedding one now-idle connection
-        extra.close()
-    finally:
-        for sock in fresh:
-            sock.close()
-
-
 HOLDER = """
 import resource, socket, sys
 _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -7,7 +7,17 @@ imports gevent: each worker imports it after the fork, and the master stays smal
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._lazy import lazy_getattr
+
+if TYPE_CHECKING:  # what type checkers see: the real definitions
+    from ._app import AppLoadError, load_app, resolve_interface
+    from ._async import AsyncResponse, Responder, async_response
+    from ._body import ClientDisconnected, RequestBody
+    from ._channel import Channel, ChannelResponse, StreamChannel, WebSocketChannel, as_channel
+    from ._response import FileRange
+    from ._server import WorkerServer
 
 _EXPORTS = {
     "AppLoadError": "._app",

@@ -22,6 +22,8 @@ import resource
 import socket
 import time
 
+from gevent.monkey import get_original
+
 from ..http import error_response
 
 log = logging.getLogger("preforkit.error")
@@ -122,6 +124,11 @@ def _drain(sock: socket.socket) -> bool:
     return False
 
 
+# Monkey-patched os.close defers closing a device or socket to the hub; the
+# spare must be free before the very next accept().
+_close_now = get_original("os", "close")
+
+
 class SpareDescriptor:
     """One descriptor held back so that a worker out of them can still say 503."""
 
@@ -133,7 +140,7 @@ class SpareDescriptor:
         """Close the spare for a moment; False if there is none."""
         if self._fd is None:
             return False
-        os.close(self._fd)
+        _close_now(self._fd)
         self._fd = None
         return True
 

@@ -270,11 +270,9 @@ class Connection:
     # -- the request loop ---------------------------------------------------------
 
     def start(self) -> None:
-        """A new connection: wait for its first request (after the TLS handshake, in a pooled greenlet)."""
-        if self.tls:
-            self.server.pool.spawn(self._start_tls)
-        else:
-            self.wait_for_request()
+        """A new connection: serve it in a pooled greenlet (its request is often there
+        already), after the TLS handshake if any; it parks if nothing came yet."""
+        self.server.pool.spawn(self._start_tls if self.tls else self._run_readable)
 
     def _start_tls(self) -> None:
         try:

@@ -51,15 +51,12 @@ class GreenletPool:
         self._tasks: deque = deque()
         self._idle: list[greenlet] = []  # parked runners
         self._waking = 0  # runners woken that have not looked at the queue yet
-        self._all_done = Event()
-        self._all_done.set()
+        self._all_done: Event | None = None  # made by join(): only a joiner needs it set
         self._hub = get_hub()
 
     def spawn(self, function: Callable[..., Any], *args: Any) -> None:
         """Run ``function(*args)`` soon in a runner greenlet (call from the hub's thread)."""
         self.running += 1
-        if self.running == 1:
-            self._all_done.clear()
         self._tasks.append((function, args))
         if not self._waking:
             self._wake()
@@ -84,7 +81,7 @@ class GreenletPool:
                     log.exception("Error in %r", function)
                 finally:
                     self.running -= 1
-                    if not self.running:
+                    if not self.running and self._all_done is not None:
                         self._all_done.set()
                     if me.__dict__:
                         forget_locals(me)
@@ -95,7 +92,15 @@ class GreenletPool:
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until no task runs; False on timeout."""
-        return self._all_done.wait(timeout)
+        if not self.running:
+            return True
+        if self._all_done is None:
+            self._all_done = Event()
+        self._all_done.clear()
+        try:
+            return self._all_done.wait(timeout)
+        finally:
+            self._all_done = None
 
 
 def forget_locals(runner: greenlet) -> None:

@@ -194,8 +194,13 @@ class WorkerServer:
 
     def _out_of_descriptors(self, listener: _socket.socket, exc: OSError) -> None:
         """accept() failed for want of descriptors: answer the waiting clients 503
-        with the spare one, then pause a moment so a full table is no busy loop."""
+        with the spare one (unless idle keep-alive connections can make room),
+        then pause a moment so a full table is no busy loop."""
         self._emfile_warning.warn(exc.strerror)
+        if self._shed_idle(max(1, len(self.connections) // 10)):
+            self._below_limit.clear()
+            self._below_limit.wait(0.1)
+            return
         for _ in range(64):
             if not self._spare.give_up():
                 break
