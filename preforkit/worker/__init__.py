@@ -37,7 +37,24 @@ _EXPORTS = {
     "WorkerServer": "._server",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AppLoadError",
+    "AsyncResponse",
+    "Channel",
+    "ChannelResponse",
+    "ClientDisconnected",
+    "FileRange",
+    "RequestBody",
+    "Responder",
+    "StreamChannel",
+    "WebSocketChannel",
+    "WorkerServer",
+    "as_channel",
+    "async_response",
+    "load_app",
+    "resolve_interface",
+]
+assert sorted(__all__) == sorted(_EXPORTS)
 
 
 __getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
