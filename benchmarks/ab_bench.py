@@ -2,6 +2,11 @@
 
     python benchmarks/ab_bench.py                                   # preforkit, 500,000 requests, -c 10000
     python benchmarks/ab_bench.py --servers preforkit,gunicorn-gevent,uvicorn
+    python benchmarks/ab_bench.py --defaults --servers preforkit,gunicorn-gevent,uvicorn,granian
+
+``--defaults`` runs every server as a new user would: its default settings
+and the soft open-file limit shells and systemd give (1024; ``--soft-limit``),
+the hard limit as the machine has it.
 
 Each server runs one worker pinned to CPU 0 and serves the 13-byte hello of
 ``benchmarks/apps.py``; ApacheBench runs on CPU 1 with keep-alive.  preforkit
@@ -46,6 +51,17 @@ SERVERS = {
         "{python}", "-m", "uvicorn", "--http", "httptools", "--loop", "uvloop", "--workers", "1", "--port", "{port}",
         "--log-level", "warning", "--no-access-log", "--backlog", "4096", "apps:asgi",
     ],
+    "granian": [
+        "{python}", "-m", "granian", "--interface", "wsgi", "--workers", "1", "--port", "{port}",
+        "--log-level", "warning", "--no-ws", "--backlog", "4096", "apps:wsgi",
+    ],
+}  # fmt: skip
+
+DEFAULT_SERVERS = {
+    "preforkit": ["{python}", "-m", "preforkit", "apps:ring", "-b", "127.0.0.1:{port}", "--log-level", "warning"],
+    "gunicorn-gevent": ["{python}", "-m", "gunicorn", "-k", "gevent", "-b", "127.0.0.1:{port}", "apps:wsgi"],
+    "uvicorn": ["{python}", "-m", "uvicorn", "--port", "{port}", "--no-access-log", "apps:asgi"],
+    "granian": ["{python}", "-m", "granian", "--interface", "wsgi", "--port", "{port}", "apps:wsgi"],
 }  # fmt: skip
 
 
@@ -99,6 +115,8 @@ def main() -> int:
     parser.add_argument("--servers", default="preforkit")
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--client-cpu", default="1")
+    parser.add_argument("--defaults", action="store_true", help="default settings, soft open-file limit 1024")
+    parser.add_argument("--soft-limit", type=int, default=1024, help="the servers' soft limit with --defaults")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = args.concurrency + 1000
@@ -109,13 +127,16 @@ def main() -> int:
     rows = []
     for name in args.servers.split(","):
         port = free_port()
+        commands = DEFAULT_SERVERS if args.defaults else SERVERS
         command = [
-            part.format(python=sys.executable, port=port, connections=args.concurrency + 500) for part in SERVERS[name]
+            part.format(python=sys.executable, port=port, connections=args.concurrency + 500) for part in commands[name]
         ]
+        server_soft = min(args.soft_limit, hard) if args.defaults else max(soft, needed)
         with tempfile.TemporaryFile("w+") as log:
             process = subprocess.Popen(
                 ["taskset", "-c", args.server_cpu, *command], cwd=HERE, start_new_session=True,
                 env=dict(os.environ, PYTHONPATH=HERE + os.pathsep + ROOT), stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=lambda limit=server_soft: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard)),
             )  # fmt: skip
             try:
                 wait_for_port(port)
@@ -132,8 +153,9 @@ def main() -> int:
         rows.append((name, result, idle_rss, sampler.peak, sampler.peak_process, recycled))
         print(f"{name:<16} {result}  peak RSS {sampler.peak / 2**20:.1f} MiB", flush=True)
 
+    how = f"default settings, soft open-file limit {args.soft_limit}" if args.defaults else "tuned settings"
     print(f"\n{datetime.date.today()}, `ab -k -n {args.requests} -c {args.concurrency}`, server on CPU "
-          f"{args.server_cpu}, ab on CPU {args.client_cpu}, one worker\n")  # fmt: skip
+          f"{args.server_cpu}, ab on CPU {args.client_cpu}, one worker, {how}\n")  # fmt: skip
     print("| server | complete | failed | non-2xx | req/s | idle RSS | peak RSS, whole tree | peak RSS, largest "
           "process | worker recycles |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")

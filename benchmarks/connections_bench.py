@@ -14,10 +14,12 @@ machine has it).  For each kind of connection:
   poll; preforkit's ``async_response``, a parked greenlet for gunicorn, an
   awaiting coroutine for uvicorn and granian).
 
-It reports how many of the N were answered (idle) or accepted and held, the
-RSS of the whole server process tree before and after, the RSS added per
-connection, and how long a NEW client then waits for ``GET /`` (5 s cap:
-"none" means it got no answer).  Clients run in this process, on CPU 1.
+It reports how many of the N were answered (idle) or accepted and held, how
+many the server still keeps open when measured (gunicorn closes idle
+keep-alive connections after 2 s by default), the RSS of the whole server
+process tree before and after, the RSS added per open connection, and how
+long a NEW client then waits for ``GET /`` (5 s cap: "none" means it got no
+answer).  Clients run in this process, on CPU 1.
 """
 
 from __future__ import annotations
@@ -70,11 +72,12 @@ def start(name: str, port: int, soft_limit: int, cpu: str) -> subprocess.Popen:
     return process
 
 
-def open_clients(port: int, count: int, path: bytes, kind: str, seconds: float = 60) -> tuple[list, int]:
+def open_clients(port: int, count: int, path: bytes, kind: str, seconds: float = 30) -> tuple[list, int]:
     """``count`` clients each send one request; returns (sockets, how many got an answer or look held)."""
     request = b"GET " + path + b" HTTP/1.1\r\nHost: bench\r\n\r\n"
     selector = selectors.DefaultSelector()
     sockets = []
+    answered = 0
     for i in range(count):
         sock = socket.socket()
         sock.setblocking(False)
@@ -82,8 +85,7 @@ def open_clients(port: int, count: int, path: bytes, kind: str, seconds: float =
         selector.register(sock, selectors.EVENT_WRITE)
         sockets.append(sock)
         if i % 500 == 499:
-            _pump(selector, request, 0.05)  # keep the accept backlog from overflowing
-    answered = 0
+            answered += _pump(selector, request, 0.05)  # keep the accept backlog from overflowing
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         answered += _pump(selector, request, 0.5)
@@ -151,12 +153,23 @@ def measure(name: str, kind: str, count: int, soft_limit: int, cpu: str) -> dict
         if kind == "held":
             answered = held_count(port) or 0
         after = tree_rss(process.pid)
+        still_open = sum(_is_open(sock) for sock in sockets)
         wait = newcomer_wait(port)
     finally:
         for sock in sockets:
             sock.close()
         stop(process)
-    return {"ok": answered, "before": before, "after": after, "wait": wait}
+    return {"ok": answered, "open": still_open, "before": before, "after": after, "wait": wait}
+
+
+def _is_open(sock: socket.socket) -> bool:
+    """The server has not closed this connection (nothing to read, no EOF)."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
 
 
 def main() -> int:
@@ -182,14 +195,17 @@ def main() -> int:
         f"\n{datetime.date.today()}, {args.connections} connections per kind, one worker, default settings, "
         f"soft open-file limit {args.soft_limit} (hard {hard}), server on CPU {args.server_cpu}\n"
     )
-    print("| kind | server | answered / held | RSS before | RSS after | added per connection | a new client waits |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| kind | server | answered / held | still open | RSS before | RSS after | added per open connection "
+        "| a new client waits |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for kind, name, r in rows:
-        per = (r["after"] - r["before"]) / max(r["ok"], 1) / 1024
+        per = (r["after"] - r["before"]) / max(r["open"], 1) / 1024
         wait = "no answer in 5 s" if r["wait"] is None else f"{r['wait'] * 1000:.0f} ms"
         print(
-            f"| {kind} | {name} | {r['ok']:,} | {r['before'] / 2**20:.1f} MiB | {r['after'] / 2**20:.1f} MiB "
-            f"| {per:.2f} KiB | {wait} |"
+            f"| {kind} | {name} | {r['ok']:,} | {r['open']:,} | {r['before'] / 2**20:.1f} MiB "
+            f"| {r['after'] / 2**20:.1f} MiB | {per:.2f} KiB | {wait} |"
         )
     return 0
 

@@ -27,7 +27,7 @@ def _config(options: dict[str, Any]) -> Config:
 
 
 def _adapt(handler, config: Config):
-    from .worker._app import prepare_app
+    from .worker import prepare_app
 
     return prepare_app(handler, config.interface)[0]
 

@@ -102,10 +102,13 @@ def parse_hook(value: Any) -> str | None:
     """A ``MODULE:FUNCTION`` path (resolved when the hook is first used)."""
     if value is None:
         return None
+    from ._common.apps import AppLoadError, split_spec
+
     text = parse_str(value).strip()
-    module, sep, attr = text.partition(":")
-    if not sep or not module or not attr:
-        raise ValueError(f"{value!r} is not MODULE:FUNCTION")
+    try:
+        split_spec(text)
+    except AppLoadError:
+        raise ValueError(f"{value!r} is not MODULE:FUNCTION") from None
     return text
 
 

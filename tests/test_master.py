@@ -472,7 +472,7 @@ def test_workers_sharing_a_socket_share_a_burst_of_keepalive_connections(cli_ser
 
 
 def test_slot_board_shows_each_worker_the_others_load():
-    from preforkit.worker._process import DRAINING, READY, SlotBoard
+    from preforkit._common.process import DRAINING, READY, SlotBoard
 
     board = SlotBoard(capacity=3)
     first, second, third = board.take(), board.take(), board.take()

@@ -19,8 +19,8 @@ from os import waitpid as _waitpid
 from select import select as _select
 from signal import signal as _signal
 
-from ..worker._app import Hooks
-from ..worker._process import (
+from .._common.apps import Hooks
+from .._common.process import (
     BOOTING,
     DRAINING,
     EXIT_APP_LOAD_ERROR,
@@ -29,9 +29,9 @@ from ..worker._process import (
     MASTER_SIGNALS,
     READY,
     SlotBoard,
-    WorkerProcess,
     WorkerSlot,
 )
+from ..worker import WorkerProcess
 from ._binding import address_of, bind, describe
 from ._broker import Broker
 from ._proctitle import set_proctitle

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import socket
 
-from ..worker._frames import frame, split_frames
+from .._common.frames import frame, split_frames
 from ._redis import RedisLink
 
 log = logging.getLogger("preforkit.error")

@@ -49,15 +49,16 @@ def bind_sockets(config) -> list[socket.socket]:
 
 def run(app_spec: str, config, reload_config=None) -> int:
     """Serve ``app_spec`` with ``config`` under a master; returns the exit status."""
-    from ..worker._app import AppLoadError, Hooks, load_app, prepare_app
+    from .._common.apps import AppLoadError, Hooks, load_app, split_spec
+    from ..worker import prepare_app
     from ._arbiter import Arbiter
 
     setup_logging(config.log_level)
     raise_open_file_limit()
-    module, sep, attr = app_spec.partition(":")
-    if not (module and sep and attr):
-        example = "for example examples.hello:handler"
-        print(f"Error: {app_spec!r} is not of the form MODULE:ATTR ({example})", file=sys.stderr)
+    try:
+        split_spec(app_spec)
+    except AppLoadError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if config.chdir:
         try:
@@ -76,7 +77,7 @@ def run(app_spec: str, config, reload_config=None) -> int:
     if config.certfile:
         import ssl
 
-        from ..worker._tls import make_context
+        from .._common.tls import make_context
 
         try:
             make_context(config.certfile, config.keyfile, config.ca_certs)

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_getattr
 
 if TYPE_CHECKING:  # what type checkers see: the real definitions
-    from ._app import AppLoadError, load_app, resolve_interface
+    from ._app import AppLoadError, load_app, prepare_app, resolve_interface
     from ._async import AsyncResponse, Responder, async_response
     from ._body import ClientDisconnected, RequestBody
     from ._channel import Channel, ChannelResponse, StreamChannel, WebSocketChannel, as_channel
+    from ._process import WorkerProcess
     from ._response import FileRange
     from ._server import WorkerServer
 
@@ -23,6 +24,8 @@ _EXPORTS = {
     "AppLoadError": "._app",
     "load_app": "._app",
     "resolve_interface": "._app",
+    "prepare_app": "._app",
+    "WorkerProcess": "._process",
     "AsyncResponse": "._async",
     "Responder": "._async",
     "async_response": "._async",
@@ -48,10 +51,12 @@ __all__ = [
     "Responder",
     "StreamChannel",
     "WebSocketChannel",
+    "WorkerProcess",
     "WorkerServer",
     "as_channel",
     "async_response",
     "load_app",
+    "prepare_app",
     "resolve_interface",
 ]
 assert sorted(__all__) == sorted(_EXPORTS)

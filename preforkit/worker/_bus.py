@@ -19,7 +19,7 @@ from collections import deque
 import gevent
 from gevent.queue import Full, Queue
 
-from ._frames import frame, split_frames
+from .._common.frames import frame, split_frames
 from ._hub import call_in_hub
 
 log = logging.getLogger("preforkit.error")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import os
 import socket
 import time
 from typing import TYPE_CHECKING
@@ -21,37 +20,27 @@ from typing import TYPE_CHECKING
 from gevent import Timeout, get_hub
 
 from ..http import (
-    CHUNKED,
-    CONTINUE,
-    LAST_CHUNK,
-    LENGTH,
-    NO_BODY,
     FrameDecoder,
-    LocalProtocolError,
     ProtocolError,
     body_reader,
     check_handshake,
     choose_subprotocol,
-    chunk,
     error_response,
     handshake_response,
     negotiate_deflate,
-    serialize_head,
 )
 from ._async import INTERNAL_ERROR, STOPPING_RESPONSE, AsyncResponse, Responder
 from ._body import ClientDisconnected, RequestBody
 from ._channel import ChannelResponse, StreamChannel, WebSocketChannel
-from ._proxy import forwarded_client
-from ._response import BadResponse, prepare_body
+from ._cycle import HeadSummary, RequestCycle
 from ._tls import TLSSocket
-from .wsgi import base_environ, make_environ
+from ._transport import RECV_SIZE, Transport
 
 if TYPE_CHECKING:
     from ._server import WorkerServer
 
 log = logging.getLogger("preforkit.error")
 
-RECV_SIZE = 65536
 # After a response, up to this much unread request body is discarded so the
 # connection can be reused; a larger remainder closes the connection instead.
 MAX_DRAIN = 1024 * 1024
@@ -72,7 +61,7 @@ NEXT, CLOSE, PARKED = Outcome.NEXT, Outcome.CLOSE, Outcome.PARKED
 GATEWAY_TIMEOUT = {"status": 504, "headers": {"Content-Type": "text/plain"}, "body": b"Gateway Timeout\n"}
 
 
-class Connection:
+class Connection(Transport, RequestCycle):
     """State of one accepted socket, served in pooled greenlets until it closes.
 
     The socket is a plain non-blocking one.  Waiting for a request parks the
@@ -139,134 +128,6 @@ class Connection:
         self._read_watcher = None
         self._write_watcher = None
 
-    def abort(self) -> None:
-        """End the connection from another greenlet: its pending I/O fails."""
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def time_out(self) -> None:
-        """From the sweeper: a request head or body is too slow.  Reading stops
-        (the pending read sees EOF) and the request is answered with 408."""
-        self.timed_out = True
-        self.closing = True
-        try:
-            self.sock.shutdown(socket.SHUT_RD)
-        except OSError:
-            pass
-
-    # -- cooperative I/O on the raw socket ---------------------------------------
-
-    def recv(self) -> bytes:
-        """The next bytes from the client (b"" at EOF), parking this greenlet until some arrive."""
-        sock = self.sock
-        while True:
-            try:
-                return sock.recv(RECV_SIZE)
-            except BlockingIOError:
-                pass
-            self._wait(self.read_watcher())
-
-    def sendall(self, data) -> None:
-        try:
-            sent = self.sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        if sent < len(data):
-            view = memoryview(data)
-            while sent < len(view):
-                self._wait_writable()
-                try:
-                    sent += self.sock.send(view[sent:])
-                except BlockingIOError:
-                    pass
-        if self.tls:
-            while not self.sock.flush():  # ciphertext the kernel has not taken yet
-                self._wait_writable()
-
-    def flush_tls(self) -> bool:
-        """Non-blocking: write pending TLS ciphertext; True when none is left (always, without TLS)."""
-        return not self.tls or self.sock.flush()
-
-    def _handshake(self) -> None:
-        """The TLS handshake, cooperatively; --header-timeout bounds it."""
-        self.head_started = time.monotonic()
-        while True:
-            try:
-                self.sock.handshake()
-                break
-            except BlockingIOError:
-                if self.sock.pending:
-                    self._wait_writable()
-                else:
-                    self._wait(self.read_watcher())
-        self.head_started = 0.0
-
-    def read_watcher(self):
-        if self._read_watcher is None:
-            self._read_watcher = self._hub.loop.io(self.fd, 1)
-        return self._read_watcher
-
-    def write_watcher(self):
-        if self._write_watcher is None:
-            self._write_watcher = self._hub.loop.io(self.fd, 2)
-        return self._write_watcher
-
-    def _wait_writable(self) -> None:
-        watcher = self.write_watcher()
-        self.waiting_write = True
-        try:
-            self._wait(watcher)
-        finally:
-            self.waiting_write = False
-
-    def _wait(self, watcher) -> None:
-        """Park this greenlet until ``watcher`` fires; the sweeper sees how long."""
-        self.waiting_since = time.monotonic()
-        try:
-            self._hub.wait(watcher)
-        finally:
-            self.waiting_since = 0.0
-
-    def sendfile(self, file, count: int) -> int:
-        """Send ``count`` bytes of ``file`` from its position (os.sendfile)."""
-        if self.tls:
-            return self._send_file_by_reading(file, count)  # the kernel cannot encrypt
-        try:
-            in_fd = file.fileno()
-            offset = file.tell()
-        except (AttributeError, OSError, ValueError):
-            return self._send_file_by_reading(file, count)
-        sent = 0
-        while sent < count:
-            try:
-                done = os.sendfile(self.fd, in_fd, offset + sent, count - sent)
-            except BlockingIOError:
-                self._wait_writable()
-                continue
-            except OSError as exc:
-                if sent or isinstance(exc, ConnectionError):
-                    raise
-                return self._send_file_by_reading(file, count)  # no sendfile for this file
-            if done == 0:
-                break  # the file is shorter than it was
-            sent += done
-        return sent
-
-    def _send_file_by_reading(self, file, count: int) -> int:
-        sent = 0
-        while sent < count:
-            piece = file.read(min(RECV_SIZE, count - sent))
-            if not piece:
-                break
-            self.sendall(piece)
-            sent += len(piece)
-        return sent
-
-    def send_continue(self) -> None:
-        self.sendall(CONTINUE)
-
     # -- the request loop ---------------------------------------------------------
 
     def start(self) -> None:
@@ -320,15 +181,6 @@ class Connection:
             log.debug("connection error from %s: %s", self.peer, exc)
         self.close()
 
-    def recv_nowait(self) -> bytes | None:
-        """For io-watcher callbacks: the bytes waiting, b"" at EOF or on error, None if none yet."""
-        try:
-            return self.sock.recv(RECV_SIZE)
-        except BlockingIOError:
-            return None
-        except OSError:
-            return b""
-
     def close(self) -> None:
         if self.closed:
             return
@@ -352,7 +204,7 @@ class Connection:
         if self.server.access_log is None:
             # Keep only what writing the response needs: a parked connection
             # should not pin the request's headers in memory.
-            head = _HeadSummary(head.method, head.http_version, head.target)
+            head = HeadSummary(head.method, head.http_version, head.target)
         self._held = (head, remote_addr, keep_alive, started)
         try:
             response.fn(responder)
@@ -567,167 +419,3 @@ class Connection:
             return keep_alive and body.drain(MAX_DRAIN)
         except ProtocolError:
             return False
-
-    def _reject(self, exc: ProtocolError) -> None:
-        """Answer a client's protocol error and close (no traceback logged)."""
-        log.debug("bad request from %s: %s (%d)", self.peer, exc, exc.status)
-        try:
-            self.sendall(error_response(exc.status, str(exc), self.server.config.server_header))
-        except OSError:
-            pass
-
-    def _client(self, head) -> tuple[str, str]:
-        """(client address, scheme), from forwarding headers if the peer is trusted."""
-        remote_addr = self.remote_addr
-        scheme = head.scheme or self.local[2]
-        if self.trusted:
-            headers = head.headers
-            if "x-forwarded-for" in headers or "forwarded" in headers or "x-forwarded-proto" in headers:
-                remote_addr, proto = forwarded_client(headers, remote_addr, self.server.trusted_proxies)
-                scheme = proto or scheme
-        return remote_addr, scheme
-
-    def _server_name(self, head) -> str:
-        host = head.host
-        if host:
-            return host[: host.index("]") + 1] if host[0] == "[" else host.partition(":")[0]
-        return self.local[0]
-
-    def _environ(self, head, body, remote_addr: str, scheme: str) -> dict:
-        base = self._base_environ
-        if base is None:
-            base = self._base_environ = base_environ(
-                remote_port=self.peer[1] if isinstance(self.peer, tuple) else "",
-                server_port=self.local[1],
-                multiprocess=self.server.config.workers > 1,
-            )
-        return make_environ(
-            head,
-            body,
-            base,
-            remote_addr=remote_addr,
-            server_name=self._server_name(head),
-            scheme=scheme,
-            root_path=self.server.config.root_path,
-        )
-
-    def _request(self, head, body, remote_addr: str, scheme: str) -> dict:
-        headers = head.headers
-        return {
-            "server_port": self.local[1],
-            "server_name": self._server_name(head),
-            "remote_addr": remote_addr,
-            "uri": head.path,
-            "query_string": head.query,
-            "scheme": scheme,
-            "request_method": head.method,
-            "protocol": head.protocol,
-            "headers": headers,
-            "body": body,
-            "content_type": headers.get("content-type"),
-            "content_length": head.content_length,
-            "websocket": head.upgrade == "websocket",
-        }
-
-    # -- writing ------------------------------------------------------------------
-
-    def _write_response(self, head, response, keep_alive: bool) -> tuple[int, int, bool]:
-        """Write ``response``; returns (status, body bytes sent, keep_alive)."""
-        server_header = self.server.config.server_header
-        try:
-            status, pairs, body, length = prepare_body(response)
-            data, framing, keep_alive, length = serialize_head(
-                status,
-                pairs,
-                method=head.method,
-                http_version=head.http_version,
-                keep_alive=keep_alive,
-                body_length=length,
-                server=server_header,
-            )
-        except (BadResponse, LocalProtocolError) as exc:
-            log.error("Invalid response to %s %s: %s", head.method, head.target, exc)
-            _close_body(response.get("body") if isinstance(response, dict) else response)
-            status, pairs, body, length = prepare_body(INTERNAL_ERROR)
-            data, framing, keep_alive, length = serialize_head(
-                status,
-                pairs,
-                method=head.method,
-                http_version=head.http_version,
-                keep_alive=keep_alive,
-                body_length=length,
-                server=server_header,
-            )
-        if framing == NO_BODY:
-            _close_body(body)
-            self.sendall(data)
-            return status, 0, keep_alive
-        if type(body) is bytes:
-            if len(body) < 65536:
-                self.sendall(data + body)
-            else:
-                self.sendall(data)
-                self.sendall(body)
-            return status, len(body), keep_alive
-        if framing == LENGTH and hasattr(body, "fileno"):
-            try:
-                self.sendall(data)
-                sent = self.sendfile(body, length)
-            finally:
-                body.close()
-            return status, sent, keep_alive and sent == length
-        return self._write_stream(head, status, data, body, framing, length, keep_alive)
-
-    def _write_stream(self, head, status, data, body, framing, length, keep_alive):
-        """Write an iterable body; the head goes out with its first piece."""
-        sent = 0
-        try:
-            for piece in body:
-                if isinstance(piece, str):
-                    piece = piece.encode("utf-8")
-                if not piece:
-                    continue
-                sent += len(piece)
-                if framing == CHUNKED:
-                    piece = chunk(piece)
-                if data:
-                    piece = data + piece
-                    data = b""
-                self.sendall(piece)
-            if framing == CHUNKED:
-                self.sendall(data + LAST_CHUNK)
-            elif data:
-                self.sendall(data)
-        except OSError:
-            raise
-        except Exception:
-            log.exception("Error while streaming the response to %s %s", head.method, head.target)
-            if data:  # nothing was sent yet: still time for a clean 500
-                self.sendall(error_response(500, "Internal Server Error", self.server.config.server_header))
-            return status, sent, False
-        finally:
-            _close_body(body)
-        if framing == LENGTH and sent != length:
-            log.error("Response to %s %s: Content-Length %s but %d bytes sent", head.method, head.target, length, sent)
-            return status, sent, False
-        return status, sent, keep_alive
-
-
-class _HeadSummary:
-    """What writing a held response needs of its request head."""
-
-    __slots__ = ("http_version", "method", "target")
-
-    def __init__(self, method: str, http_version: str, target: str) -> None:
-        self.method = method
-        self.http_version = http_version
-        self.target = target
-
-
-def _close_body(body) -> None:
-    close = getattr(body, "close", None)
-    if close is not None and not isinstance(body, (bytes, str)):
-        try:
-            close()
-        except Exception:
-            log.exception("Error closing response body")

@@ -1,0 +1,159 @@
+"""A connection's bytes: cooperative reads and writes on its raw non-blocking socket (or TLS).
+
+Mixed into ``Connection``; these methods run in the greenlet lent to the
+connection and park it on the hub's io watchers when the socket would block.
+The sweeper sees how long the current wait has lasted (``waiting_since``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from ..http import CONTINUE
+
+RECV_SIZE = 65536
+
+
+class Transport:
+    """Socket and TLS I/O of one connection (the state lives in ``Connection``'s slots)."""
+
+    __slots__ = ()
+
+    def abort(self) -> None:
+        """End the connection from another greenlet: its pending I/O fails."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def time_out(self) -> None:
+        """From the sweeper: a request head or body is too slow.  Reading stops
+        (the pending read sees EOF) and the request is answered with 408."""
+        self.timed_out = True
+        self.closing = True
+        try:
+            self.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
+
+    # -- cooperative I/O on the raw socket ---------------------------------------
+
+    def recv(self) -> bytes:
+        """The next bytes from the client (b"" at EOF), parking this greenlet until some arrive."""
+        sock = self.sock
+        while True:
+            try:
+                return sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                pass
+            self._wait(self.read_watcher())
+
+    def sendall(self, data) -> None:
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(data):
+            view = memoryview(data)
+            while sent < len(view):
+                self._wait_writable()
+                try:
+                    sent += self.sock.send(view[sent:])
+                except BlockingIOError:
+                    pass
+        if self.tls:
+            while not self.sock.flush():  # ciphertext the kernel has not taken yet
+                self._wait_writable()
+
+    def flush_tls(self) -> bool:
+        """Non-blocking: write pending TLS ciphertext; True when none is left (always, without TLS)."""
+        return not self.tls or self.sock.flush()
+
+    def _handshake(self) -> None:
+        """The TLS handshake, cooperatively; --header-timeout bounds it."""
+        self.head_started = time.monotonic()
+        while True:
+            try:
+                self.sock.handshake()
+                break
+            except BlockingIOError:
+                if self.sock.pending:
+                    self._wait_writable()
+                else:
+                    self._wait(self.read_watcher())
+        self.head_started = 0.0
+
+    def read_watcher(self):
+        if self._read_watcher is None:
+            self._read_watcher = self._hub.loop.io(self.fd, 1)
+        return self._read_watcher
+
+    def write_watcher(self):
+        if self._write_watcher is None:
+            self._write_watcher = self._hub.loop.io(self.fd, 2)
+        return self._write_watcher
+
+    def _wait_writable(self) -> None:
+        watcher = self.write_watcher()
+        self.waiting_write = True
+        try:
+            self._wait(watcher)
+        finally:
+            self.waiting_write = False
+
+    def _wait(self, watcher) -> None:
+        """Park this greenlet until ``watcher`` fires; the sweeper sees how long."""
+        self.waiting_since = time.monotonic()
+        try:
+            self._hub.wait(watcher)
+        finally:
+            self.waiting_since = 0.0
+
+    def sendfile(self, file, count: int) -> int:
+        """Send ``count`` bytes of ``file`` from its position (os.sendfile)."""
+        if self.tls:
+            return self._send_file_by_reading(file, count)  # the kernel cannot encrypt
+        try:
+            in_fd = file.fileno()
+            offset = file.tell()
+        except (AttributeError, OSError, ValueError):
+            return self._send_file_by_reading(file, count)
+        sent = 0
+        while sent < count:
+            try:
+                done = os.sendfile(self.fd, in_fd, offset + sent, count - sent)
+            except BlockingIOError:
+                self._wait_writable()
+                continue
+            except OSError as exc:
+                if sent or isinstance(exc, ConnectionError):
+                    raise
+                return self._send_file_by_reading(file, count)  # no sendfile for this file
+            if done == 0:
+                break  # the file is shorter than it was
+            sent += done
+        return sent
+
+    def _send_file_by_reading(self, file, count: int) -> int:
+        sent = 0
+        while sent < count:
+            piece = file.read(min(RECV_SIZE, count - sent))
+            if not piece:
+                break
+            self.sendall(piece)
+            sent += len(piece)
+        return sent
+
+    def send_continue(self) -> None:
+        self.sendall(CONTINUE)
+
+    def recv_nowait(self) -> bytes | None:
+        """For io-watcher callbacks: the bytes waiting, b"" at EOF or on error, None if none yet."""
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
