@@ -20,7 +20,14 @@ DIFFERENCES = {
     "400-asterisk-not-options": "RFC 9112 §3.2.4: asterisk-form is only for OPTIONS",
     "400-relative-target": "RFC 9112 §3.2: a target is origin-, absolute-, authority- or asterisk-form",
     "400-bare-lf-line-end": "bare LF line ends are a request-smuggling vector; CRLF only",
+    "400-bare-lf-everywhere": "bare LF line ends are a request-smuggling vector; CRLF only (answered at once)",
     "400-chunk-ext-bare-cr": "a bare CR inside a chunk extension is a smuggling vector",
+    "400-chunk-size-trailing-space": "RFC 9112 §7.1: no whitespace after chunk-size except BWS before ';'",
+    "400-chunk-size-trailing-tab": "RFC 9112 §7.1: no whitespace after chunk-size except BWS before ';'",
+    "400-chunk-last-size-trailing-space": "RFC 9112 §7.1: no whitespace after chunk-size except BWS before ';'",
+    "400-content-type-duplicate": "two Content-Type fields: a proxy and the app could read the body differently",
+    "400-fragment-in-path": "RFC 9112 §3.2.1: origin-form has no fragment; the app could not tell # from %23",
+    "400-fragment-in-query": "RFC 9112 §3.2.1: origin-form has no fragment; the app could not tell # from %23",
     "400-cl-and-te": "RFC 9112 §6.1: a server MAY reject both; proxies disagree on which wins (smuggling)",
     "400-cl-duplicate": "two Content-Length fields, even equal, are rejected: parsers disagree on them",
     "400-cl-list": "a Content-Length list, even of equal values, is rejected for the same reason",
@@ -32,7 +39,6 @@ DIFFERENCES = {
     "400-trailer-host": "RFC 9110 §6.5.1: routing fields are not allowed in trailers",
     "417-unknown-expect": "RFC 9110 §10.1.1: an expectation we cannot meet gets 417",
     "505-http09": "only HTTP/1.0 and 1.1 are served; other versions get 505",
-    "505-http12": "only HTTP/1.0 and 1.1 are served; other versions get 505",
     "505-http2": "only HTTP/1.0 and 1.1 are served; other versions get 505",
 }
 

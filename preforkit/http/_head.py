@@ -95,6 +95,10 @@ class HeadParser:
 
     def _check_incomplete(self, buffer: bytes | bytearray, start: int) -> None:
         limits = self.limits
+        # RFC 9112 §2.2: we accept CRLF line ends only; a head whose lines end
+        # in a bare LF would otherwise wait for a CRLF CRLF that never comes.
+        if buffer.count(b"\n", start) != buffer.count(b"\r\n", start):
+            raise ProtocolError("bare LF line end in the request head")
         line_end = buffer.find(b"\r\n", start)
         if line_end == -1:
             if len(buffer) - start > limits.max_request_line:
@@ -126,9 +130,10 @@ def parse_head(text: str, limits: HeadLimits) -> RequestHead:
             raise ProtocolError("HTTP version not supported", 505)
         raise ProtocolError("malformed request line")
     method, target, major, minor = match.groups()
-    if major != "1" or minor not in "01":
+    if major != "1":
         raise ProtocolError("HTTP version not supported", 505)
-    http_version = "1.1" if minor == "1" else "1.0"
+    # RFC 9110 §2.5: a higher minor version is served as the highest we support.
+    http_version = "1.0" if minor == "0" else "1.1"
 
     if len(lines) - 1 > limits.max_fields:
         raise ProtocolError("too many header fields", 431)
@@ -136,7 +141,7 @@ def parse_head(text: str, limits: HeadLimits) -> RequestHead:
     headers: dict[str, str] = {}
     max_field_size = limits.max_field_size
     seen = _FIELD_CACHE
-    duplicate_host = False
+    duplicate = None  # a field that must appear at most once, seen twice
     for index in range(1, len(lines)):
         line = lines[index]
         if len(line) > max_field_size:
@@ -148,22 +153,26 @@ def parse_head(text: str, limits: HeadLimits) -> RequestHead:
         fields.append(field)
         if name in headers:
             headers[name] = headers[name] + ", " + value
-            duplicate_host = duplicate_host or name == "host"
+            if name in _SINGLE_FIELDS:
+                duplicate = name
         else:
             headers[name] = value
 
     # Host (RFC 9112 §3.2): exactly one in HTTP/1.1, at most one in 1.0.
+    if duplicate is not None:
+        raise ProtocolError(f"more than one {_SINGLE_FIELDS[duplicate]} header")
     host = headers.get("host")
     if host is not None:
-        if duplicate_host:
-            raise ProtocolError("more than one Host header")
         if not host_re.fullmatch(host):
             raise ProtocolError("invalid Host header")
     elif http_version == "1.1":
         raise ProtocolError("HTTP/1.1 request without Host header")
 
     scheme = None
-    # Request target forms (RFC 9112 §3.2.1-3.2.4).
+    # Request target forms (RFC 9112 §3.2.1-3.2.4); none of them has a fragment,
+    # and an app could not tell a "#" from a "%23".
+    if "#" in target:
+        raise ProtocolError("fragment (#) in the request target")
     if target[0] == "/":
         path, question, query = target.partition("?")
         query_string = query if question else None
@@ -257,6 +266,11 @@ def parse_head(text: str, limits: HeadLimits) -> RequestHead:
         ),
     )
 
+
+# Fields a request carries at most once: a proxy that takes the first and an
+# app that takes the last would disagree (Host: RFC 9112 §3.2; Content-Type
+# decides how the body is read).  Content-Length duplicates fail its own check.
+_SINGLE_FIELDS = {"host": "Host", "content-type": "Content-Type"}
 
 # Field lines seen before, checked: clients repeat the same Host, User-Agent
 # and Accept lines on every request, and a hit skips the regex.

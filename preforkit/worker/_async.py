@@ -93,6 +93,9 @@ class Responder:
 
     def __call__(self, response: dict) -> bool:
         """Send ``response``; True the first time, False ever after."""
+        if not isinstance(response, dict):
+            log.error("respond() needs a response dict, not %s: answering 500", type(response).__name__)
+            response = INTERNAL_ERROR
         with _LOCK:
             if self._state != PENDING:
                 return False

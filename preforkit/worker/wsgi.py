@@ -17,7 +17,6 @@ from urllib.parse import unquote_to_bytes
 
 from .. import __version__
 
-_EMPTY = io.BytesIO(b"")
 SERVER_SOFTWARE = f"preforkit/{__version__}"
 
 
@@ -214,7 +213,8 @@ def make_environ(head, body, base: dict, *, remote_addr: str, server_name: str, 
     environ["SERVER_PROTOCOL"] = "HTTP/" + head.http_version
     environ["REMOTE_ADDR"] = remote_addr
     environ["wsgi.url_scheme"] = scheme
-    environ["wsgi.input"] = body if body is not None else _EMPTY
+    # Each request its own empty input: an app may close it.
+    environ["wsgi.input"] = body if body is not None else io.BytesIO()
     environ["preforkit.websocket"] = head.upgrade == "websocket"
     environ["preforkit.as_channel"] = _ChannelTaker(environ["preforkit.websocket"])
     for name, value in head.fields:

@@ -1,0 +1,85 @@
+"""Defects found from outside (issue 17), each over a real socket."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import gevent
+
+from preforkit import async_response
+
+from . import apps
+from .helpers import read_response
+
+
+def _ask(port: int, data: bytes, timeout: float = 3.0):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        return read_response(sock, timeout=timeout)
+
+
+def test_respond_with_a_non_dict_answers_500_at_once(serve, caplog):
+    """respond(None) inside fn used to leave the connection hanging forever."""
+
+    def handler(request):
+        if request["uri"] == "/now":
+            return async_response(lambda respond: respond(None))
+
+        def later(respond):
+            gevent.spawn_later(0.05, respond, "not a response")
+
+        return async_response(later)
+
+    server = serve(handler)
+    for path in (b"/now", b"/later"):
+        status, _, body = _ask(server.port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 500
+        assert body == b"Internal Server Error\n"
+    assert sum("respond() needs a response dict" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_wsgi_app_closing_an_empty_input_breaks_no_later_request(serve):
+    """Body-less requests shared one BytesIO as wsgi.input; closing it broke every later one."""
+
+    def app(environ, start_response):
+        data = environ["wsgi.input"].read()
+        environ["wsgi.input"].close()
+        start_response("200 OK", [("Content-Length", str(len(data)))])
+        return [data]
+
+    server = serve(app, interface="wsgi")
+    for _ in range(3):
+        status, _, _ = _ask(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 200
+
+
+def test_bare_lf_line_ends_get_400_at_once(serve):
+    """It waited for a CRLF until --header-timeout and answered 408."""
+    server = serve(apps.hello, header_timeout=20)
+    started = time.monotonic()
+    status, _, _ = _ask(server.port, b"GET / HTTP/1.1\nHost: x\n\n")
+    assert status == 400
+    assert time.monotonic() - started < 2
+
+
+def test_http_1_2_is_served_as_1_1(serve):
+    """RFC 9110 §2.5: a higher minor version is served as the highest supported."""
+    server = serve(apps.request_dict)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=3) as sock:
+        sock.sendall(b"GET / HTTP/1.2\r\nHost: x\r\n\r\n")
+        status, _, _ = read_response(sock)
+        assert status == 200
+        sock.sendall(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n")
+        assert read_response(sock)[0] == 505
+
+
+def test_fragments_duplicate_content_types_and_spaced_chunk_sizes_get_400(serve):
+    server = serve(apps.echo_body)
+    for request in (
+        b"GET /p#frag HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /p?page=1#x HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: a/b\r\nContent-Type: c/d\r\nContent-Length: 0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n",
+    ):
+        assert _ask(server.port, request)[0] == 400, request
