@@ -83,3 +83,26 @@ def test_fragments_duplicate_content_types_and_spaced_chunk_sizes_get_400(serve)
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n",
     ):
         assert _ask(server.port, request)[0] == 400, request
+
+
+def test_workers_stop_when_the_master_is_killed(cli_server):
+    """SIGKILL of the master left its workers serving, re-parented to init."""
+    import os
+    import signal
+
+    import psutil
+
+    server = cli_server("examples.hello:handler", "-b", "127.0.0.1:0", "-w", "2")
+    assert server.wait_for("Ready: 2 workers")
+    workers = psutil.Process(server.process.pid).children()
+    assert len(workers) == 2
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait(timeout=5)
+    gone, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive, f"workers still running after the master died: {[p.pid for p in alive]}"
+    try:
+        socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+    except ConnectionRefusedError:
+        pass
+    else:
+        raise AssertionError("something still accepts on the port")

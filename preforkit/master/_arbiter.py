@@ -239,6 +239,7 @@ class Arbiter:
         # Block our signals across the fork: the child must not run the
         # master's handlers in the moment before it resets them.
         master_end, worker_end = self.broker.pair()
+        master_pid = os.getpid()
         signal.pthread_sigmask(signal.SIG_BLOCK, MASTER_SIGNALS)
         try:
             pid = _fork_function()()
@@ -251,7 +252,7 @@ class Arbiter:
             code = EXIT_BOOT_ERROR
             try:
                 master_end.close()
-                code = self._worker_main(age, slot, worker_end)
+                code = self._worker_main(age, slot, worker_end, master_pid)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except BaseException:
@@ -268,7 +269,7 @@ class Arbiter:
         log.info("Booting worker %d (age %d)", pid, age)
         return worker
 
-    def _worker_main(self, age: int, slot: WorkerSlot, bus_sock) -> int:
+    def _worker_main(self, age: int, slot: WorkerSlot, bus_sock, master_pid: int) -> int:
         signal.set_wakeup_fd(-1)
         for signum in MASTER_SIGNALS:
             _signal(signum, signal.SIG_DFL)
@@ -289,6 +290,7 @@ class Arbiter:
             app=self.app,
             hooks=self.hooks,
             bus_sock=bus_sock,
+            master_pid=master_pid,
         )
         return worker.run()
 

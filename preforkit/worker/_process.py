@@ -6,6 +6,7 @@ Connection handling lives in ``_server.py``; this module is what gunicorn's
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import logging
 import os
@@ -25,13 +26,40 @@ from .._common.process import (
 
 log = logging.getLogger("preforkit.error")
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _stop_with_master(master_pid: int) -> bool:
+    """Ask the kernel for SIGTERM (a graceful stop) when the master dies; False if it already has.
+
+    Checked after asking, so a master that died between the fork and now is
+    not missed (its death would have come before the request).
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the heartbeat's parent check remains
+    return os.getppid() == master_pid
+
 
 class WorkerProcess:
     """Runs in the child after ``fork``; ``run()`` returns the exit status."""
 
     def __init__(
-        self, *, age: int, config, sockets, slot: WorkerSlot, app_spec: str, app=None, hooks=None, bus_sock=None
+        self,
+        *,
+        age: int,
+        config,
+        sockets,
+        slot: WorkerSlot,
+        app_spec: str,
+        app=None,
+        hooks=None,
+        bus_sock=None,
+        master_pid: int | None = None,
     ) -> None:
+        self.master_pid = master_pid  # the worker stops when this process is gone
         self.bus_sock = bus_sock  # this worker's pub/sub link to the master
         self.age = age  # 1 for the first worker ever spawned, 2 for the next...
         self.pid = os.getpid()
@@ -49,6 +77,9 @@ class WorkerProcess:
         signal.set_wakeup_fd(-1)
         # SIGABRT from the master (hung worker) prints where each thread is stuck.
         faulthandler.enable(file=sys.stderr, all_threads=True)
+        if self.master_pid is not None and not _stop_with_master(self.master_pid):
+            log.warning("Worker %d: the master (pid %d) died while it was forked; exiting", self.pid, self.master_pid)
+            return 0
         try:
             import gevent
 
@@ -121,6 +152,12 @@ class WorkerProcess:
         slot = self.slot
         while True:
             slot.beat()
+            if self.master_pid is not None and os.getppid() != self.master_pid:
+                # SIGKILL of the master: PR_SET_PDEATHSIG usually tells us first; this
+                # catches the rest (another OS, a signal lost in a race).
+                log.warning("Worker %d: the master (pid %d) is gone; stopping", self.pid, self.master_pid)
+                self._graceful_stop()
+                return
             gevent.sleep(interval)
 
     def _graceful_stop(self) -> None:
