@@ -6,6 +6,7 @@ import socket
 import time
 
 import gevent
+import pytest
 
 from preforkit import async_response
 
@@ -98,7 +99,7 @@ def test_workers_stop_when_the_master_is_killed(cli_server):
     assert len(workers) == 2
     os.kill(server.process.pid, signal.SIGKILL)
     server.process.wait(timeout=5)
-    gone, alive = psutil.wait_procs(workers, timeout=5)
+    _gone, alive = psutil.wait_procs(workers, timeout=5)
     assert not alive, f"workers still running after the master died: {[p.pid for p in alive]}"
     try:
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
@@ -106,3 +107,29 @@ def test_workers_stop_when_the_master_is_killed(cli_server):
         pass
     else:
         raise AssertionError("something still accepts on the port")
+
+
+def test_publishes_while_redis_is_unreachable_are_bounded(caplog):
+    """200,000 publishes of 1 KiB with Redis down grew the master by 212 MiB."""
+    import os
+
+    pytest.importorskip("redis")
+    from preforkit.master._redis import OUTBOUND_LIMIT, RedisLink
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    wake_read, wake_write = os.pipe()
+    link = RedisLink(f"redis://127.0.0.1:{port}/0", wake_write)
+    try:
+        body = b"x" * 1024
+        for _ in range(200_000):
+            link.publish(body)
+            assert link.queued_bytes <= OUTBOUND_LIMIT
+        assert link.dropped > 200_000 - OUTBOUND_LIMIT // 1024 - 100
+        drop_lines = [r for r in caplog.records if "messages dropped so far" in r.getMessage()]
+        assert 1 <= len(drop_lines) <= 250, "a storm logs a few lines, not one per message"
+    finally:
+        link.close()
+        os.close(wake_read)
+        os.close(wake_write)

@@ -3,7 +3,10 @@
 One thread stays subscribed and hands what arrives to the master loop (a
 byte on the loop's wake-up pipe); the other publishes.  Each reconnects with
 backoff after an outage and logs how long it lasted; publishes made while
-Redis is unreachable are dropped and counted (at-most-once delivery).
+Redis is unreachable are dropped and counted (at-most-once delivery).  What
+waits to be published is bounded by ``OUTBOUND_LIMIT`` bytes: past it the
+oldest messages are dropped (and counted), so the master's memory stays flat
+through any outage, like the local broker's links.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from _thread import start_new_thread
+from _thread import allocate_lock, start_new_thread
 from collections import deque
 from select import select as _select
 
@@ -19,6 +22,7 @@ log = logging.getLogger("preforkit.error")
 
 CHANNEL = "preforkit:pubsub"
 MAX_BACKOFF = 10.0
+OUTBOUND_LIMIT = 16 * 1024 * 1024  # bytes waiting to be published; beyond, the oldest are dropped
 
 
 class RedisLink:
@@ -31,6 +35,8 @@ class RedisLink:
         self._wake_fd = wake_fd
         self._inbound: deque = deque()
         self._outbound: deque = deque()
+        self._outbound_lock = allocate_lock()
+        self.queued_bytes = 0
         self._kick_read, self._kick_write = os.pipe()
         os.set_blocking(self._kick_write, False)
         self._stopped = False
@@ -41,7 +47,17 @@ class RedisLink:
     # -- called from the master loop ------------------------------------------------------
 
     def publish(self, body: bytes) -> None:
-        self._outbound.append(body)
+        dropped = 0
+        with self._outbound_lock:
+            self._outbound.append(body)
+            self.queued_bytes += len(body)
+            while self.queued_bytes > OUTBOUND_LIMIT and len(self._outbound) > 1:
+                self.queued_bytes -= len(self._outbound.popleft())
+                dropped += 1
+            self.dropped += dropped
+            total = self.dropped
+        if dropped and _worth_logging(total, dropped):
+            log.warning("pubsub: Redis is not keeping up; %d messages dropped so far (the oldest first)", total)
         try:
             os.write(self._kick_write, b"p")
         except BlockingIOError:
@@ -107,7 +123,11 @@ class RedisLink:
                 except BlockingIOError:
                     pass
                 continue
-            body = self._outbound.popleft()
+            with self._outbound_lock:
+                if not self._outbound:
+                    continue
+                body = self._outbound.popleft()
+                self.queued_bytes -= len(body)
             try:
                 if client is None:
                     client = self._client()
@@ -126,6 +146,12 @@ class RedisLink:
                     down_since = time.monotonic()
                     log.error("pubsub: cannot publish to Redis (%s); dropping messages until it is back", exc)
                 time.sleep(0.2)
+
+
+def _worth_logging(total: int, just_dropped: int) -> bool:
+    """Log the drop count at 1, 10, 100 and every 1000 more (a storm logs a few lines, not one each)."""
+    before = total - just_dropped
+    return any(before < mark <= total for mark in (1, 10, 100)) or total // 1000 > before // 1000
 
 
 def _safe(url: str) -> str:
