@@ -1,8 +1,9 @@
 """The same app logic for every server in the benchmarks.
 
 Paths: ``/`` hello (13 bytes), ``/echo`` echoes the request body, ``/64k`` a
-65,536-byte body.  Ring handlers for preforkit, WSGI for gunicorn / granian /
-preforkit's WSGI path, ASGI for uvicorn.
+65,536-byte body, ``/slow`` (Ring only) the hello after half a second.  Ring
+handlers for preforkit, WSGI for gunicorn / granian / preforkit's WSGI path,
+ASGI for uvicorn.
 """
 
 HELLO = b"Hello, World!"
@@ -16,6 +17,10 @@ def ring(request):
         return {"status": 200, "headers": {"Content-Type": "application/octet-stream"}, "body": body}
     if path == "/64k":
         return {"status": 200, "headers": {"Content-Type": "application/octet-stream"}, "body": BIG}
+    if path == "/slow":  # benchmarks/capacity_bench.py: a handler that takes half a second
+        import gevent
+
+        gevent.sleep(0.5)
     return {"status": 200, "headers": {"Content-Type": "text/plain"}, "body": HELLO}
 
 

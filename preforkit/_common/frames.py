@@ -5,6 +5,9 @@ from __future__ import annotations
 import struct
 
 LENGTH = struct.Struct("!I")
+# Bytes that may wait on one link (either way) before frames are dropped: one
+# slow reader must not grow its peer's memory without bound.
+LINK_LIMIT = 16 * 1024 * 1024
 
 
 def frame(body: bytes) -> bytes:

@@ -14,23 +14,21 @@ from __future__ import annotations
 import logging
 import socket
 
-from .._common.frames import frame, split_frames
+from .._common.frames import LINK_LIMIT, frame, split_frames
+from .._common.outbox import Outbox
 from ._redis import RedisLink
 
 log = logging.getLogger("preforkit.error")
 
-LINK_LIMIT = 16 * 1024 * 1024  # bytes waiting for one worker before frames are dropped
-
 
 class _Link:
-    __slots__ = ("dropped", "inbuf", "outbuf", "pid", "sock")
+    __slots__ = ("inbuf", "outbox", "pid", "sock")
 
     def __init__(self, pid: int, sock: socket.socket) -> None:
         self.pid = pid
         self.sock = sock
         self.inbuf = bytearray()
-        self.outbuf = bytearray()
-        self.dropped = 0
+        self.outbox = Outbox(max_bytes=LINK_LIMIT)  # frames for this worker
 
 
 class Broker:
@@ -69,7 +67,7 @@ class Broker:
         return [link.sock for link in self.links.values()]
 
     def writable(self) -> list[socket.socket]:
-        return [link.sock for link in self.links.values() if link.outbuf]
+        return [link.sock for link in self.links.values() if link.outbox]
 
     def on_readable(self, sock: socket.socket) -> None:
         link = self._by_fd.get(sock.fileno())
@@ -99,14 +97,13 @@ class Broker:
     def fan_out(self, body: bytes) -> None:
         data = frame(body)
         for link in self.links.values():
-            if len(link.outbuf) + len(data) > LINK_LIMIT:
-                link.dropped += 1
-                if link.dropped in (1, 10, 100) or link.dropped % 1000 == 0:
+            outbox = link.outbox
+            if not outbox.push(data):
+                if outbox.dropped in (1, 10, 100) or outbox.dropped % 1000 == 0:
                     log.warning(
-                        "pubsub: worker %d reads too slowly; %d messages dropped for it", link.pid, link.dropped
+                        "pubsub: worker %d reads too slowly; %d messages dropped for it", link.pid, outbox.dropped
                     )
                 continue
-            link.outbuf += data
             self._write(link)
 
     def on_writable(self, sock: socket.socket) -> None:
@@ -116,13 +113,9 @@ class Broker:
 
     def _write(self, link: _Link) -> None:
         try:
-            sent = link.sock.send(link.outbuf)
-        except BlockingIOError:
-            return
+            link.outbox.flush(link.sock.send)
         except OSError:
-            link.outbuf.clear()
-            return
-        del link.outbuf[:sent]
+            link.outbox.clear()
 
     def close(self) -> None:
         for pid in list(self.links):

@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import struct
-from collections import deque
 
 import gevent
 from gevent.queue import Full, Queue
 
-from .._common.frames import frame, split_frames
+from .._common.frames import LINK_LIMIT, frame, split_frames
+from .._common.outbox import Outbox
 from ._hub import call_in_hub
 
 log = logging.getLogger("preforkit.error")
@@ -111,7 +111,7 @@ class Bus:
         self._read_watcher = None
         self._write_watcher = None
         self._inbuf = bytearray()
-        self._outbox: deque = deque()
+        self._outbox = Outbox(max_bytes=LINK_LIMIT)  # frames for the master
         self._writing = False
 
     # -- API --------------------------------------------------------------------------
@@ -151,28 +151,26 @@ class Bus:
         if self._sock is None:
             self._deliver(body)  # no master: this process is everyone
             return
-        self._outbox.append(frame(body))
+        outbox = self._outbox
+        if not outbox.push(frame(body)):
+            if outbox.dropped in (1, 10, 100) or outbox.dropped % 1000 == 0:
+                log.warning("pubsub: the master reads too slowly; %d publishes dropped", outbox.dropped)
+            return
         self._flush()
 
     def _flush(self) -> None:
         outbox = self._outbox
-        while outbox:
-            data = outbox[0]
-            try:
-                sent = self._sock.send(data)
-            except BlockingIOError:
-                sent = 0
-            except OSError as exc:
-                log.error("pubsub: the link to the master failed: %s", exc)
-                outbox.clear()
-                break
-            if sent < len(data):
-                outbox[0] = data[sent:]
-                if not self._writing:
-                    self._writing = True
-                    self._write_watcher.start(self._flush)
-                return
-            outbox.popleft()
+        try:
+            done = outbox.flush(self._sock.send)
+        except OSError as exc:
+            log.error("pubsub: the link to the master failed: %s", exc)
+            outbox.clear()
+            done = True
+        if not done:
+            if not self._writing:
+                self._writing = True
+                self._write_watcher.start(self._flush)
+            return
         if self._writing:
             self._writing = False
             self._write_watcher.stop()

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from gevent import get_hub
 from gevent.monkey import get_original
 
+from .._common.outbox import Outbox
 from ..http import (
     BINARY,
     CHUNKED,
@@ -111,7 +112,6 @@ class Channel:
         "_inbox",
         "_lock",
         "_outbox",
-        "_queued",
         "_state",
         "_status",
         "_writing",
@@ -125,8 +125,7 @@ class Channel:
         self._lock = _allocate_lock()
         self._state = OPEN
         self._status = None  # what on_close will get
-        self._outbox: deque | None = None  # encoded bytes waiting for the socket
-        self._queued = 0  # messages in the outbox
+        self._outbox: Outbox | None = None  # encoded frames waiting for the socket (made on first need)
         self._writing = False  # the write watcher is armed
         self._close_after_flush = False
         self._inbox: deque | None = None  # events for the app's callbacks
@@ -149,12 +148,10 @@ class Channel:
         with self._lock:
             if self._state == CLOSED or (self._state == CLOSING and not force):
                 return False
-            if not force and self._queued >= self._connection.server.config.ws_max_queue:
-                return False
             if self._outbox is None:
-                self._outbox = deque()
-            self._outbox.append(data)
-            self._queued += 1
+                self._outbox = Outbox(max_items=self._connection.server.config.ws_max_queue)
+            if not self._outbox.push(data, force):
+                return False
             if close_after:
                 self._close_after_flush = True
         self._in_hub(self._flush)
@@ -169,27 +166,18 @@ class Channel:
         connection = self._connection
         if connection.closed:
             return
-        sock = connection.sock
-        while True:
-            with self._lock:
-                outbox = self._outbox
-                if not outbox:
-                    break
-                data = outbox[0]
+        with self._lock:
+            outbox = self._outbox
             try:
-                sent = sock.send(data)
-            except BlockingIOError:
-                sent = 0
+                done = outbox is None or outbox.flush(connection.sock.send)
             except OSError:
-                self._lost(CLIENT_GONE)
+                done = None
+            if done is False:
+                self._arm_writer()
                 return
-            with self._lock:
-                if sent < len(data):
-                    outbox[0] = memoryview(data)[sent:]
-                    self._arm_writer()
-                    return
-                outbox.popleft()
-                self._queued -= 1
+        if done is None:
+            self._lost(CLIENT_GONE)
+            return
         if not connection.flush_tls():
             self._arm_writer()  # TLS ciphertext still waiting for the socket
             return
@@ -318,9 +306,8 @@ class WebSocketChannel(Channel):
         if written < len(frame):
             with self._lock:
                 if self._outbox is None:
-                    self._outbox = deque()
-                self._outbox.appendleft(memoryview(frame)[written:])
-                self._queued += 1
+                    self._outbox = Outbox(max_items=self._connection.server.config.ws_max_queue)
+                self._outbox.push_front(memoryview(frame)[written:])
                 self._arm_writer()
         elif not self._connection.flush_tls():
             self._arm_writer()

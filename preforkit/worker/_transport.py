@@ -11,6 +11,7 @@ import os
 import socket
 import time
 
+from .._common.outbox import Outbox
 from ..http import CONTINUE
 
 RECV_SIZE = 65536
@@ -55,14 +56,11 @@ class Transport:
             sent = self.sock.send(data)
         except BlockingIOError:
             sent = 0
-        if sent < len(data):
-            view = memoryview(data)
-            while sent < len(view):
+        if sent < len(data):  # the slow path: the rest through an outbox, parked until writable
+            rest = Outbox()
+            rest.push(memoryview(data)[sent:])
+            while not rest.flush(self.sock.send):
                 self._wait_writable()
-                try:
-                    sent += self.sock.send(view[sent:])
-                except BlockingIOError:
-                    pass
         if self.tls:
             while not self.sock.flush():  # ciphertext the kernel has not taken yet
                 self._wait_writable()
