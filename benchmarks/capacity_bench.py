@@ -70,7 +70,7 @@ def summary(results: list[tuple[int, float]]) -> str:
     for status, label in ((200, "200"), (503, "503"), (0, "no answer")):
         times = [t for s, t in results if s == status]
         if times:
-            parts.append(f"{len(times)} {label} (slowest {max(times) * 1000:.0f} ms)")
+            parts.append(f"{label}: {len(times)} clients (slowest {max(times) * 1000:.0f} ms)")
     return ", ".join(parts)
 
 

@@ -148,7 +148,10 @@ class Connection(Transport, RequestCycle):
         """Park without a greenlet until the client sends bytes (or leaves)."""
         self.idle = not self.buffer
         self.waiting_since = time.monotonic()  # the sweeper applies --keepalive to an idle wait
-        self.read_watcher().start(self._readable_when_waiting)
+        watcher = self._read_watcher
+        if watcher is None:
+            watcher = self.read_watcher()
+        watcher.start(self._readable_when_waiting)
 
     def _readable_when_waiting(self) -> None:
         """In the hub: bytes (or EOF) arrived for a parked connection; lend it a greenlet."""
@@ -157,7 +160,18 @@ class Connection(Transport, RequestCycle):
         self.server.pool.spawn(self._run_readable)
 
     def _run_readable(self) -> None:
-        self._guard(self._serve_loop, True)
+        """In a pooled greenlet: serve what arrived, until the connection parks or closes."""
+        try:  # _guard and _serve_loop, inlined: this runs once per keep-alive request
+            outcome = self._serve_one(True)
+            while outcome is NEXT:
+                outcome = self._serve_one(False)
+            if outcome is PARKED:
+                return
+        except (ConnectionError, ClientDisconnected):
+            pass
+        except OSError as exc:
+            log.debug("connection error from %s: %s", self.peer, exc)
+        self.close()
 
     def run(self) -> None:
         """Serve requests until the connection closes or parks."""
@@ -406,6 +420,8 @@ class Connection(Transport, RequestCycle):
         server.request_done()
         if server.access_log is not None:
             server.access_log.log(remote_addr, head, status, sent, started)
+        if body is None:
+            return NEXT if keep_alive else CLOSE
         # Keep to what the response announced: closing a connection that was
         # promised keep-alive could cut a request the client already sent.
         return NEXT if self._skip_body(body, keep_alive) else CLOSE

@@ -69,6 +69,7 @@ class GreenletPool:
     def _serve(self) -> None:
         tasks = self._tasks
         me = getcurrent()
+        context = Context()  # empty; replaced once a task has set a variable in it
         while True:
             self._waking -= 1
             while tasks:
@@ -76,13 +77,15 @@ class GreenletPool:
                 if tasks and not self._waking:
                     self._wake()  # the rest must not wait if this task blocks
                 try:
-                    Context().run(function, *args)
+                    context.run(function, *args)
                 except Exception:
                     log.exception("Error in %r", function)
                 finally:
                     self.running -= 1
                     if not self.running and self._all_done is not None:
                         self._all_done.set()
+                    if len(context):
+                        context = Context()
                     if me.__dict__:
                         forget_locals(me)
             if len(self._idle) >= self.idle_runners:
