@@ -98,29 +98,11 @@ class RequestCycle:
         """Write ``response``; returns (status, body bytes sent, keep_alive)."""
         server_header = self.server.config.server_header
         try:
-            status, pairs, body, length = prepare_body(response)
-            data, framing, keep_alive, length = serialize_head(
-                status,
-                pairs,
-                method=head.method,
-                http_version=head.http_version,
-                keep_alive=keep_alive,
-                body_length=length,
-                server=server_header,
-            )
+            status, body, data, framing, keep_alive, length = _head(head, response, keep_alive, server_header)
         except (BadResponse, LocalProtocolError) as exc:
             log.error("Invalid response to %s %s: %s", head.method, head.target, exc)
             _close_body(response.get("body") if isinstance(response, dict) else response)
-            status, pairs, body, length = prepare_body(INTERNAL_ERROR)
-            data, framing, keep_alive, length = serialize_head(
-                status,
-                pairs,
-                method=head.method,
-                http_version=head.http_version,
-                keep_alive=keep_alive,
-                body_length=length,
-                server=server_header,
-            )
+            status, body, data, framing, keep_alive, length = _head(head, INTERNAL_ERROR, keep_alive, server_header)
         if framing == NO_BODY:
             _close_body(body)
             self.sendall(data)
@@ -185,6 +167,21 @@ class HeadSummary:
         self.method = method
         self.http_version = http_version
         self.target = target
+
+
+def _head(head, response, keep_alive: bool, server_header):
+    """(status, body, head bytes, framing, keep_alive, length) for ``response`` to ``head``."""
+    status, pairs, body, length = prepare_body(response)
+    data, framing, keep_alive, length = serialize_head(
+        status,
+        pairs,
+        method=head.method,
+        http_version=head.http_version,
+        keep_alive=keep_alive,
+        body_length=length,
+        server=server_header,
+    )
+    return status, body, data, framing, keep_alive, length
 
 
 def _close_body(body) -> None:

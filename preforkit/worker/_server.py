@@ -31,6 +31,7 @@ BALANCE_DELAY = 0.001
 
 # trio's lesson: these mean "out of resources right now", not "broken".
 ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+RETRY = object()  # _accept_one: accept() failed for a moment; go round again
 
 
 class WorkerServer:
@@ -124,19 +125,17 @@ class WorkerServer:
                         hub.wait(watcher)
                         continue
                 try:
-                    fd, peer = listener._accept()
-                except BlockingIOError:
+                    accepted = self._accept_one(listener)
+                except OSError:
+                    if self.stopping:
+                        return  # the listener was closed under us
+                    raise
+                if accepted is None:
                     hub.wait(watcher)
                     continue
-                except OSError as exc:
-                    if self.stopping:
-                        return
-                    if exc.errno in ACCEPT_CAPACITY_ERRNOS:
-                        self._out_of_descriptors(listener, exc)
-                        continue
-                    if exc.errno == errno.ECONNABORTED:
-                        continue
-                    raise
+                if accepted is RETRY:
+                    continue
+                fd, peer = accepted
                 sock = _socket.socket(family, socket.SOCK_STREAM, 0, fd)
                 sock.setblocking(False)
                 if tcp:
@@ -179,18 +178,25 @@ class WorkerServer:
         """Accept up to ``most`` waiting clients and answer each 503."""
         loop = get_hub().loop
         for _ in range(most):
-            try:
-                fd, _ = listener._accept()
-            except BlockingIOError:
+            accepted = self._accept_one(listener)
+            if accepted is None or accepted is RETRY:
                 return
-            except OSError as exc:
-                if exc.errno in ACCEPT_CAPACITY_ERRNOS:
-                    self._out_of_descriptors(listener, exc)
-                    return
-                if exc.errno == errno.ECONNABORTED:
-                    continue
-                raise
-            Refusal(_socket.socket(listener.family, socket.SOCK_STREAM, 0, fd), self._busy_response, loop)
+            Refusal(_socket.socket(listener.family, socket.SOCK_STREAM, 0, accepted[0]), self._busy_response, loop)
+
+    def _accept_one(self, listener: _socket.socket):
+        """The next waiting client as (fd, peer); None when none waits; RETRY after a
+        transient failure, already dealt with (out of descriptors: 503s; aborted)."""
+        try:
+            return listener._accept()
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            if exc.errno in ACCEPT_CAPACITY_ERRNOS:
+                self._out_of_descriptors(listener, exc)
+                return RETRY
+            if exc.errno == errno.ECONNABORTED:
+                return RETRY
+            raise
 
     def _out_of_descriptors(self, listener: _socket.socket, exc: OSError) -> None:
         """accept() failed for want of descriptors: answer the waiting clients 503
