@@ -85,6 +85,13 @@ def recv_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
 _READERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def _forget_closed() -> None:
+    """Close the readers of sockets the tests closed: a reader's makefile keeps the
+    descriptor open (and the weak key alive) until it is closed itself."""
+    for sock in [sock for sock in _READERS if getattr(sock, "_closed", False)]:
+        _READERS.pop(sock).file.close()
+
+
 class _Reader:
     """Gives http.client one buffered reader per socket, kept across responses."""
 
@@ -112,6 +119,7 @@ def read_response(sock: socket.socket, timeout: float = 5.0):
     sock.settimeout(timeout)
     reader = _READERS.get(sock)
     if reader is None:
+        _forget_closed()
         reader = _READERS[sock] = _Reader(sock)
     response = http.client.HTTPResponse(reader)
     response.begin()

@@ -242,3 +242,25 @@ def _readable_within(socks: list[socket.socket], seconds: float) -> set[socket.s
             selector.unregister(key.fileobj)
     selector.close()
     return readable
+
+
+def test_a_listener_above_descriptor_1023_still_answers_at_capacity(serve):
+    """The full-worker check used select(), which fails above fd 1023: the accept loop died."""
+    import os
+
+    fillers = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        server = serve(apps.hello, worker_connections=5)
+        assert server._worker.listeners[0].fileno() > 1023
+        fresh = open_connections(server.port, 5)
+        try:
+            wait_until(lambda: len(server._worker.connections) == 5)
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as extra:
+                extra.sendall(REQUEST)
+                assert_busy_answer(extra)
+        finally:
+            for sock in fresh:
+                sock.close()
+    finally:
+        for fd in fillers:
+            os.close(fd)

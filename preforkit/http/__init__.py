@@ -4,6 +4,17 @@ Nothing here touches a socket, a greenlet or a process.
 """
 
 from ._body import ChunkedReader, ContentLengthReader, body_reader
+from ._conversation import (
+    NEXT_STATE,
+    TRANSITIONS,
+    After,
+    Event,
+    State,
+    advance,
+    after_response,
+    may_send_continue,
+    response_keeps_alive,
+)
 from ._errors import LocalProtocolError, ProtocolError
 from ._head import HeadLimits, HeadParser, RequestHead, parse_head
 from ._response import (
@@ -50,15 +61,19 @@ __all__ = [
     "CONTINUE",
     "LAST_CHUNK",
     "LENGTH",
+    "NEXT_STATE",
     "NO_BODY",
     "PING",
     "PONG",
     "SSE_HEADERS",
     "TEXT",
+    "TRANSITIONS",
     "UNTIL_CLOSE",
+    "After",
     "ChunkedReader",
     "Close",
     "ContentLengthReader",
+    "Event",
     "FrameDecoder",
     "HeadLimits",
     "HeadParser",
@@ -69,7 +84,10 @@ __all__ = [
     "Pong",
     "ProtocolError",
     "RequestHead",
+    "State",
     "WebSocketError",
+    "advance",
+    "after_response",
     "body_allowed",
     "body_reader",
     "check_handshake",
@@ -80,9 +98,11 @@ __all__ = [
     "error_response",
     "handshake_response",
     "http_date",
+    "may_send_continue",
     "negotiate_deflate",
     "normalize_headers",
     "parse_head",
+    "response_keeps_alive",
     "serialize_head",
     "sse_comment",
     "sse_event",

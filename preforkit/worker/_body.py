@@ -158,14 +158,15 @@ class RequestBody:
                 return
             yield line
 
-    def can_drain(self, max_bytes: int) -> bool:
-        """Whether the unread rest can be skipped to reuse the connection."""
-        if self.done:
-            return True
-        if self._expect_continue:
-            return False  # the client is still waiting for our go-ahead
-        remaining = getattr(self._reader, "remaining", None)
-        return remaining is None or remaining <= max_bytes
+    @property
+    def awaiting_continue(self) -> bool:
+        """The client holds the body back until we send ``100 Continue``."""
+        return self._expect_continue
+
+    @property
+    def remaining(self) -> int | None:
+        """Bytes still to come by Content-Length (None for chunked: unknown)."""
+        return getattr(self._reader, "remaining", None)
 
     def drain(self, max_bytes: int) -> bool:
         """Read and discard what is left, up to ``max_bytes``; True when done."""

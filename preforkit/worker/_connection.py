@@ -20,14 +20,22 @@ from typing import TYPE_CHECKING
 from gevent import Timeout, get_hub
 
 from ..http import (
+    NEXT_STATE,
+    After,
+    Event,
     FrameDecoder,
     ProtocolError,
+    State,
+    advance,
+    after_response,
     body_reader,
     check_handshake,
     choose_subprotocol,
     error_response,
     handshake_response,
+    may_send_continue,
     negotiate_deflate,
+    response_keeps_alive,
 )
 from ._async import INTERNAL_ERROR, STOPPING_RESPONSE, AsyncResponse, Responder
 from ._body import ClientDisconnected, RequestBody
@@ -58,6 +66,11 @@ class Outcome(enum.Enum):
 
 
 NEXT, CLOSE, PARKED = Outcome.NEXT, Outcome.CLOSE, Outcome.PARKED
+WAITING, RECEIVING_HEAD, CLOSED = State.WAITING, State.RECEIVING_HEAD, State.CLOSED
+BYTES, HEAD, RESPONDED, HOLD, RESUME = Event.BYTES, Event.HEAD, Event.RESPONDED, Event.HOLD, Event.RESUME
+TAKE_OVER, HAND_BACK = Event.TAKE_OVER, Event.HAND_BACK
+NEXT_REQUEST, DRAIN_BODY = After.NEXT_REQUEST, After.DRAIN_BODY
+ON_HEAD, ON_RESPONDED = NEXT_STATE[HEAD], NEXT_STATE[RESPONDED]  # advance(), for the two moves of every request
 GATEWAY_TIMEOUT = {"status": 504, "headers": {"Content-Type": "text/plain"}, "body": b"Gateway Timeout\n"}
 
 
@@ -93,6 +106,7 @@ class Connection(Transport, RequestCycle):
         "served",
         "server",
         "sock",
+        "state",
         "timed_out",
         "tls",
         "trusted",
@@ -120,6 +134,7 @@ class Connection(Transport, RequestCycle):
         self.timed_out = False  # the sweeper ended a slow head or body (answered with 408)
         self.held = False  # parked, waiting for an async response (no greenlet)
         self.closed = False
+        self.state = WAITING  # where the HTTP conversation stands (preforkit.http.State)
         self.responder = None
         self.channel = None  # a WebSocket or stream channel owns the connection
         self._held = None  # (head, request, keep_alive, started) of the held request
@@ -147,6 +162,8 @@ class Connection(Transport, RequestCycle):
     def wait_for_request(self) -> None:
         """Park without a greenlet until the client sends bytes (or leaves)."""
         self.idle = not self.buffer
+        if not self.idle and self.state is not RECEIVING_HEAD:
+            self.state = advance(self.state, BYTES)
         self.waiting_since = time.monotonic()  # the sweeper applies --keepalive to an idle wait
         watcher = self._read_watcher
         if watcher is None:
@@ -171,6 +188,8 @@ class Connection(Transport, RequestCycle):
             pass
         except OSError as exc:
             log.debug("connection error from %s: %s", self.peer, exc)
+        except Exception:  # a bug of ours (an illegal state move...): log it, never leak the connection
+            log.exception("Error serving %s", self.peer)
         self.close()
 
     def run(self) -> None:
@@ -193,12 +212,15 @@ class Connection(Transport, RequestCycle):
             pass
         except OSError as exc:
             log.debug("connection error from %s: %s", self.peer, exc)
+        except Exception:  # a bug of ours (an illegal state move...): log it, never leak the connection
+            log.exception("Error serving %s", self.peer)
         self.close()
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        self.state = CLOSED
         for watcher in (self._read_watcher, self._write_watcher):
             if watcher is not None:
                 watcher.close()
@@ -214,6 +236,7 @@ class Connection(Transport, RequestCycle):
     def _hold(self, head, remote_addr, body, response: AsyncResponse, keep_alive: bool, started: float):
         """Call ``fn(respond)``; park the connection unless it answered at once."""
         keep_alive = self._skip_body(body, keep_alive)
+        self.state = advance(self.state, HOLD)
         responder = self.responder = Responder(self, response.transforms)
         if self.server.access_log is None:
             # Keep only what writing the response needs: a parked connection
@@ -263,6 +286,7 @@ class Connection(Transport, RequestCycle):
         return self._serve_loop() if outcome is NEXT else outcome
 
     def _finish_held(self, response: dict) -> Outcome:
+        self.state = advance(self.state, RESUME)
         head, remote_addr, keep_alive, started = self._held
         self._held = None
         self.responder = None
@@ -271,7 +295,10 @@ class Connection(Transport, RequestCycle):
         server.request_done()
         if server.access_log is not None:
             server.access_log.log(remote_addr, head, status, sent, started)
-        return NEXT if keep_alive else CLOSE
+        if keep_alive:
+            self.state = advance(self.state, RESPONDED)
+            return NEXT
+        return CLOSE
 
     # -- channels -------------------------------------------------------------------
 
@@ -298,6 +325,7 @@ class Connection(Transport, RequestCycle):
         else:
             channel = StreamChannel(self, response, head, keep_alive)
         self.channel = channel
+        self.state = advance(self.state, TAKE_OVER)
         server.channel_opened(channel)
         if response.on_open is not None:
             try:
@@ -319,6 +347,7 @@ class Connection(Transport, RequestCycle):
         self.channel = None
         if self.closed:
             return
+        self.state = advance(self.state, HAND_BACK)
         self.run()
 
     def stop_held(self) -> None:
@@ -362,6 +391,8 @@ class Connection(Transport, RequestCycle):
             self.head_started = 0.0
         head, used = result
         del buffer[:used]
+        state = ON_HEAD[self.state]
+        self.state = advance(self.state, HEAD) if state is None else state  # advance() raises: an illegal move
         return head
 
     def _serve_one(self, readable: bool) -> Outcome:
@@ -379,8 +410,17 @@ class Connection(Transport, RequestCycle):
             return CLOSE
         server = self.server
         started = time.time() if server.access_log is not None else 0.0
-        reader = body_reader(head.content_length, head.chunked, server.limits.max_body)
-        body = RequestBody(self, reader, head.expect_continue) if reader is not None else None
+        # RequestHead.has_body, then body_reader(), without a call for the usual body-less request
+        reader = (
+            body_reader(head.content_length, head.chunked, server.limits.max_body)
+            if head.chunked or head.content_length
+            else None
+        )
+        body = (
+            RequestBody(self, reader, may_send_continue(head.http_version, head.expect_continue, False))
+            if reader is not None
+            else None
+        )
         remote_addr, scheme = self._client(head)
         timer = Timeout(server.request_timeout) if server.request_timeout else None
         try:
@@ -408,23 +448,28 @@ class Connection(Transport, RequestCycle):
         finally:
             if timer is not None:
                 timer.close()
-        keep_alive = head.keep_alive and not self.closing
         if type(response) is AsyncResponse:
-            return self._hold(head, remote_addr, body, response, keep_alive, started)
+            return self._hold(head, remote_addr, body, response, head.keep_alive and not self.closing, started)
         if type(response) is ChannelResponse:
-            return self._open_channel(head, remote_addr, body, response, keep_alive, started)
-        if keep_alive and body is not None and not body.can_drain(MAX_DRAIN):
-            keep_alive = False  # say so now: the unread body cannot be skipped
+            return self._open_channel(head, remote_addr, body, response, head.keep_alive and not self.closing, started)
+        if body is None:  # response_keeps_alive() without a body, inlined: this runs on every request
+            keep_alive = head.keep_alive and not self.closing
+        else:  # say now if the unread rest of the body cannot be skipped
+            keep_alive = response_keeps_alive(
+                head.keep_alive, self.closing, body.done, body.awaiting_continue, body.remaining, MAX_DRAIN
+            )
         status, sent, keep_alive = self._write_response(head, response, keep_alive)
         self.served += 1
         server.request_done()
         if server.access_log is not None:
             server.access_log.log(remote_addr, head, status, sent, started)
-        if body is None:
-            return NEXT if keep_alive else CLOSE
-        # Keep to what the response announced: closing a connection that was
-        # promised keep-alive could cut a request the client already sent.
-        return NEXT if self._skip_body(body, keep_alive) else CLOSE
+        # after_response(): without a body, inlined (this runs on every request)
+        step = (NEXT_REQUEST if keep_alive else After.CLOSE) if body is None else after_response(keep_alive, body.done)
+        if step is NEXT_REQUEST or (step is DRAIN_BODY and self._skip_body(body, keep_alive)):
+            state = ON_RESPONDED[self.state]
+            self.state = advance(self.state, RESPONDED) if state is None else state
+            return NEXT
+        return CLOSE
 
     def _skip_body(self, body, keep_alive: bool) -> bool:
         """Discard what is left of the request body (at most MAX_DRAIN bytes)

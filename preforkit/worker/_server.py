@@ -10,8 +10,8 @@ import time
 
 import gevent
 from gevent import get_hub
-from gevent import select as gevent_select
 from gevent.event import Event
+from gevent.monkey import get_original
 
 from ..http import HeadLimits, HeadParser
 from ._access_log import AccessLog
@@ -31,6 +31,8 @@ BALANCE_DELAY = 0.001
 
 # trio's lesson: these mean "out of resources right now", not "broken".
 ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+_poll = get_original("select", "poll")  # monkey-patching takes poll() away; with timeout 0 it never blocks
+_POLLIN = get_original("select", "POLLIN")
 RETRY = object()  # _accept_one: accept() failed for a moment; go round again
 
 
@@ -369,8 +371,14 @@ def _local_address(listener: _socket.socket, scheme: str) -> tuple[str, int | No
 
 
 def _pending(listener: _socket.socket) -> bool:
-    """A connection is waiting in ``listener``'s backlog (checked without blocking)."""
-    return bool(gevent_select.select([listener], [], [], 0)[0])
+    """A connection is waiting in ``listener``'s backlog (checked without blocking).
+
+    poll(), not select(): select() fails for a descriptor above 1023, which a
+    worker holding thousands of connections may well give its listener.
+    """
+    poller = _poll()
+    poller.register(listener.fileno(), _POLLIN)
+    return bool(poller.poll(0))
 
 
 def _answer_now(sock: _socket.socket, response: bytes) -> None:
