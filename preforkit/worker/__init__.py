@@ -15,10 +15,12 @@ if TYPE_CHECKING:  # what type checkers see: the real definitions
     from ._app import AppLoadError, load_app, prepare_app, resolve_interface
     from ._async import AsyncResponse, Responder, async_response
     from ._body import ClientDisconnected, RequestBody
-    from ._channel import Channel, ChannelResponse, StreamChannel, WebSocketChannel, as_channel
+    from ._channel import Channel, ChannelResponse, as_channel
     from ._process import WorkerProcess
     from ._response import FileRange
     from ._server import WorkerServer
+    from ._stream_channel import StreamChannel
+    from ._ws_channel import WebSocketChannel
 
 _EXPORTS = {
     "AppLoadError": "._app",
@@ -33,8 +35,8 @@ _EXPORTS = {
     "RequestBody": "._body",
     "Channel": "._channel",
     "ChannelResponse": "._channel",
-    "StreamChannel": "._channel",
-    "WebSocketChannel": "._channel",
+    "StreamChannel": "._stream_channel",
+    "WebSocketChannel": "._ws_channel",
     "as_channel": "._channel",
     "FileRange": "._response",
     "WorkerServer": "._server",

@@ -11,7 +11,6 @@ responses in order.
 
 from __future__ import annotations
 
-import enum
 import logging
 import socket
 import time
@@ -20,27 +19,36 @@ from typing import TYPE_CHECKING
 from gevent import Timeout, get_hub
 
 from ..http import (
-    NEXT_STATE,
     After,
-    Event,
-    FrameDecoder,
     ProtocolError,
-    State,
     advance,
     after_response,
     body_reader,
-    check_handshake,
-    choose_subprotocol,
-    error_response,
-    handshake_response,
     may_send_continue,
-    negotiate_deflate,
     response_keeps_alive,
 )
-from ._async import INTERNAL_ERROR, STOPPING_RESPONSE, AsyncResponse, Responder
+from ._async import INTERNAL_ERROR, AsyncResponse
 from ._body import ClientDisconnected, RequestBody
-from ._channel import ChannelResponse, StreamChannel, WebSocketChannel
-from ._cycle import HeadSummary, RequestCycle
+from ._channel import ChannelResponse
+from ._cycle import RequestCycle
+from ._handover import Handover
+from ._outcome import (
+    BYTES,
+    CLOSE,
+    CLOSED,
+    DRAIN_BODY,
+    HEAD,
+    MAX_DRAIN,
+    NEXT,
+    NEXT_REQUEST,
+    ON_HEAD,
+    ON_RESPONDED,
+    PARKED,
+    RECEIVING_HEAD,
+    RESPONDED,
+    WAITING,
+    Outcome,
+)
 from ._tls import TLSSocket
 from ._transport import RECV_SIZE, Transport
 
@@ -49,32 +57,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("preforkit.error")
 
-# After a response, up to this much unread request body is discarded so the
-# connection can be reused; a larger remainder closes the connection instead.
-MAX_DRAIN = 1024 * 1024
-# While a response is pending, pipelined bytes are buffered up to this much;
-# beyond it the connection stops reading until the response is sent.
-HELD_BUFFER_LIMIT = 65536
 
-
-class Outcome(enum.Enum):
-    """What a connection does after one step of serving it."""
-
-    NEXT = "serve the next request"
-    CLOSE = "close the connection"
-    PARKED = "wait without a greenlet: for bytes, an async response or a channel's events"
-
-
-NEXT, CLOSE, PARKED = Outcome.NEXT, Outcome.CLOSE, Outcome.PARKED
-WAITING, RECEIVING_HEAD, CLOSED = State.WAITING, State.RECEIVING_HEAD, State.CLOSED
-BYTES, HEAD, RESPONDED, HOLD, RESUME = Event.BYTES, Event.HEAD, Event.RESPONDED, Event.HOLD, Event.RESUME
-TAKE_OVER, HAND_BACK = Event.TAKE_OVER, Event.HAND_BACK
-NEXT_REQUEST, DRAIN_BODY = After.NEXT_REQUEST, After.DRAIN_BODY
-ON_HEAD, ON_RESPONDED = NEXT_STATE[HEAD], NEXT_STATE[RESPONDED]  # advance(), for the two moves of every request
 GATEWAY_TIMEOUT = {"status": 504, "headers": {"Content-Type": "text/plain"}, "body": b"Gateway Timeout\n"}
 
 
-class Connection(Transport, RequestCycle):
+class Connection(Transport, RequestCycle, Handover):
     """State of one accepted socket, served in pooled greenlets until it closes.
 
     The socket is a plain non-blocking one.  Waiting for a request parks the
@@ -230,131 +217,6 @@ class Connection(Transport, RequestCycle):
         except OSError:
             pass
         self.server.connection_closed(self)
-
-    # -- async responses ----------------------------------------------------------
-
-    def _hold(self, head, remote_addr, body, response: AsyncResponse, keep_alive: bool, started: float):
-        """Call ``fn(respond)``; park the connection unless it answered at once."""
-        keep_alive = self._skip_body(body, keep_alive)
-        self.state = advance(self.state, HOLD)
-        responder = self.responder = Responder(self, response.transforms)
-        if self.server.access_log is None:
-            # Keep only what writing the response needs: a parked connection
-            # should not pin the request's headers in memory.
-            head = HeadSummary(head.method, head.http_version, head.target)
-        self._held = (head, remote_addr, keep_alive, started)
-        try:
-            response.fn(responder)
-        except Exception:
-            log.exception("Error in the async response function for %s %s", head.method, head.target)
-            responder(INTERNAL_ERROR)
-        early = responder._take_early_response()
-        if early is not None:
-            return self._finish_held(responder._finish(early))
-        if not self.held:
-            return PARKED  # answered from another thread meanwhile: resume() is on its way
-        if response.timeout is not None:
-            responder._start_timer(response.timeout, response.timeout_response)
-        self.read_watcher().start(self._readable_while_held)
-        return PARKED
-
-    def _readable_while_held(self) -> None:
-        """In the hub: the client sent more (pipelining) or went away."""
-        data = self.recv_nowait()
-        if data is None:
-            return
-        if data:
-            self.buffer += data
-            if len(self.buffer) > HELD_BUFFER_LIMIT:
-                self._read_watcher.stop()  # backpressure until the response is sent
-            return
-        self._read_watcher.stop()
-        if self.responder is not None and self.responder._client_gone():
-            self.close()
-
-    def resume(self, response: dict) -> None:
-        """In a pooled greenlet: send the async response, then serve on."""
-        self.held = False
-        if self.closed:
-            return
-        if self._read_watcher is not None:
-            self._read_watcher.stop()
-        self._guard(self._resume_serving, response)
-
-    def _resume_serving(self, response: dict) -> Outcome:
-        outcome = self._finish_held(response)
-        return self._serve_loop() if outcome is NEXT else outcome
-
-    def _finish_held(self, response: dict) -> Outcome:
-        self.state = advance(self.state, RESUME)
-        head, remote_addr, keep_alive, started = self._held
-        self._held = None
-        self.responder = None
-        status, sent, keep_alive = self._write_response(head, response, keep_alive and not self.closing)
-        server = self.server
-        server.request_done()
-        if server.access_log is not None:
-            server.access_log.log(remote_addr, head, status, sent, started)
-        if keep_alive:
-            self.state = advance(self.state, RESPONDED)
-            return NEXT
-        return CLOSE
-
-    # -- channels -------------------------------------------------------------------
-
-    def _open_channel(self, head, remote_addr, body, response: ChannelResponse, keep_alive: bool, started: float):
-        """Hand the connection to a WebSocket or stream channel, then park it."""
-        server = self.server
-        config = server.config
-        keep_alive = self._skip_body(body, keep_alive)
-        if response.websocket:
-            try:
-                accept = check_handshake(head.method, head.http_version, head.headers)
-            except ProtocolError as exc:
-                extra = [("Sec-WebSocket-Version", "13")] if exc.status == 426 else []
-                log.debug("WebSocket handshake from %s refused: %s", self.peer, exc)
-                self.sendall(error_response(exc.status, str(exc), config.server_header, extra))
-                return CLOSE
-            deflate = negotiate_deflate(head.headers.get("sec-websocket-extensions")) if config.ws_compression else None
-            subprotocol = choose_subprotocol(head.headers, response.subprotocols)
-            self.sendall(handshake_response(accept, subprotocol, deflate.response if deflate else None))
-            server.request_done()
-            if server.access_log is not None:
-                server.access_log.log(remote_addr, head, 101, 0, started)
-            channel = WebSocketChannel(self, response, FrameDecoder(config.max_ws_message, deflate), subprotocol)
-        else:
-            channel = StreamChannel(self, response, head, keep_alive)
-        self.channel = channel
-        self.state = advance(self.state, TAKE_OVER)
-        server.channel_opened(channel)
-        if response.on_open is not None:
-            try:
-                response.on_open(channel)
-            except Exception:
-                log.exception("Error in on_open of %r", channel)
-        if self.closed or self.channel is not channel or channel._state == 2:
-            return PARKED  # closed already, or the connection went back to serving requests
-        if channel.is_websocket and self.buffer:
-            leftover = bytes(self.buffer)  # frames sent right behind the handshake
-            self.buffer.clear()
-            channel.receive(leftover)
-        if not self.closed:
-            self.read_watcher().start(channel._readable)
-        return PARKED
-
-    def serve_after_channel(self) -> None:
-        """A streamed response ended on a keep-alive connection: serve on."""
-        self.channel = None
-        if self.closed:
-            return
-        self.state = advance(self.state, HAND_BACK)
-        self.run()
-
-    def stop_held(self) -> None:
-        """The worker stops: run on_close and answer 503 (then close)."""
-        self.closing = True
-        if self.responder is not None and self.responder._client_gone():
-            self.server.pool.spawn(self.resume, STOPPING_RESPONSE)
 
     def _read_head(self, readable: bool):
         """The next request head; None at EOF, PARKED when the connection must wait for bytes.
