@@ -279,7 +279,7 @@ class Connection(Transport, RequestCycle, Handover):
             else None
         )
         body = (
-            RequestBody(self, reader, may_send_continue(head.http_version, head.expect_continue, False))
+            RequestBody(self, reader, head.expect_continue and may_send_continue(head.http_version, True, False))
             if reader is not None
             else None
         )
@@ -314,19 +314,21 @@ class Connection(Transport, RequestCycle, Handover):
             return self._hold(head, remote_addr, body, response, head.keep_alive and not self.closing, started)
         if type(response) is ChannelResponse:
             return self._open_channel(head, remote_addr, body, response, head.keep_alive and not self.closing, started)
-        if body is None:  # response_keeps_alive() without a body, inlined: this runs on every request
+        # response_keeps_alive() with nothing left to read, inlined: this runs on every request
+        body_done = body is None or body.done
+        if body_done:
             keep_alive = head.keep_alive and not self.closing
         else:  # say now if the unread rest of the body cannot be skipped
             keep_alive = response_keeps_alive(
-                head.keep_alive, self.closing, body.done, body.awaiting_continue, body.remaining, MAX_DRAIN
+                head.keep_alive, self.closing, False, body.awaiting_continue, body.remaining, MAX_DRAIN
             )
         status, sent, keep_alive = self._write_response(head, response, keep_alive)
         self.served += 1
         server.request_done()
         if server.access_log is not None:
             server.access_log.log(remote_addr, head, status, sent, started)
-        # after_response(): without a body, inlined (this runs on every request)
-        step = (NEXT_REQUEST if keep_alive else After.CLOSE) if body is None else after_response(keep_alive, body.done)
+        # after_response() with nothing left to read, inlined (this runs on every request)
+        step = (NEXT_REQUEST if keep_alive else After.CLOSE) if body_done else after_response(keep_alive, body.done)
         if step is NEXT_REQUEST or (step is DRAIN_BODY and self._skip_body(body, keep_alive)):
             state = ON_RESPONDED[self.state]
             self.state = advance(self.state, RESPONDED) if state is None else state
