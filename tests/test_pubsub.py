@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 
 import psutil
 import pytest
@@ -153,7 +154,7 @@ def redis_server(tmp_path):
         def start(self) -> None:
             self.process = subprocess.Popen(
                 [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(tmp_path)],
+                 "--dir", str(tmp_path), "--enable-debug-command", "local"],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             )  # fmt: skip
             for _ in range(200):
@@ -236,3 +237,43 @@ def test_chat_example_with_two_instances_on_redis(cli_server, redis_server):
     sent = requests.post(f"http://127.0.0.1:{one.port}/send", data=b"across instances", timeout=10).json()
     got = requests.get(f"http://127.0.0.1:{two.port}/poll?since={sent['id'] - 1}", timeout=30).json()
     assert got[0]["text"] == "across instances"
+
+
+def test_a_slow_redis_never_stalls_a_publishing_handler(cli_server, redis_server):
+    """While Redis sleeps in DEBUG SLEEP, handlers that publish still answer at once; delivery resumes after."""
+    import redis
+
+    server = cli_server(APP, "-b", "127.0.0.1:0", "-w", "2", "--pubsub", redis_server.url)
+    assert server.wait_for("Ready: 2 workers")
+    assert server.wait_for("subscribed to preforkit:pubsub")
+    slept = threading.Event()
+
+    def sleep_redis():
+        redis.Redis(port=redis_server.port, socket_timeout=30).execute_command("DEBUG", "SLEEP", "4")
+        slept.set()
+
+    sleeper = threading.Thread(target=sleep_redis, daemon=True)
+    sleeper.start()
+    deadline = time.monotonic() + 5
+    while True:  # wait until Redis is really asleep: a PING gets no answer
+        assert time.monotonic() < deadline, "Redis never went to sleep"
+        with socket.create_connection(("127.0.0.1", redis_server.port), timeout=2) as probe:
+            probe.sendall(b"PING\r\n")
+            probe.settimeout(0.2)
+            try:
+                probe.recv(64)
+            except TimeoutError:
+                break
+        time.sleep(0.02)
+    for i in range(20):
+        assert requests.get(f"http://127.0.0.1:{server.port}/publish?during-{i}", timeout=10).text == "published"
+    assert not slept.is_set(), "the publishes waited for Redis"
+    sleeper.join(30)
+    # Redis is back: what was published meanwhile arrives late (in order), then new messages do.
+    seen = []
+    for _ in range(25):
+        seen = _poll_and_publish([server], server.port, "after")
+        if seen == ["after"] * 5:
+            break
+        assert all(text == "after" or text.startswith("during-") for text in seen), seen
+    assert seen == ["after"] * 5
