@@ -277,3 +277,47 @@ def test_a_slow_redis_never_stalls_a_publishing_handler(cli_server, redis_server
             break
         assert all(text == "after" or text.startswith("during-") for text in seen), seen
     assert seen == ["after"] * 5
+
+
+def test_redis_killed_and_restarted_during_a_broadcast_storm(cli_server, redis_server):
+    """Memory stays bounded on the master through the outage, delivery resumes, the gap and drops are logged."""
+    import psutil
+
+    server = cli_server(APP, "-b", "127.0.0.1:0", "-w", "2", "--pubsub", redis_server.url)
+    assert server.wait_for("Ready: 2 workers")
+    assert server.wait_for("subscribed to preforkit:pubsub")
+    master = psutil.Process(server.process.pid)
+    rss_before = master.memory_info().rss
+    stop = threading.Event()
+    sent = [0]
+
+    def storm():
+        with requests.Session() as session:
+            while not stop.is_set() and sent[0] < 20_000:
+                session.get(f"http://127.0.0.1:{server.port}/publish?storm-{sent[0]}", timeout=10)
+                sent[0] += 1
+
+    storming = threading.Thread(target=storm, daemon=True)
+    storming.start()
+    try:
+        start = len(server.lines)
+        redis_server.stop()
+        assert server.wait_for("Redis subscription lost", start=start, timeout=15)
+        during = sent[0]
+        assert server.wait_for("cannot publish to Redis", start=start, timeout=15)
+        redis_server.start()
+        assert server.wait_for(r"Redis subscription back after [\d.]+ s", start=start, timeout=30)
+        assert server.wait_for(
+            r"Redis publishing back after [\d.]+ s; \d+ messages were dropped", start=start, timeout=30
+        )
+        assert sent[0] > during, "the storm went on through the outage"
+    finally:
+        stop.set()
+        storming.join(30)
+    assert master.memory_info().rss - rss_before < 30 * 2**20
+    seen = []
+    for _ in range(50):
+        seen = _poll_and_publish([server], server.port, "resumed")
+        if seen == ["resumed"] * 5:
+            break
+    assert seen == ["resumed"] * 5
