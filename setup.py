@@ -35,7 +35,7 @@ setup(
             "redis>=4.5",
             "mypy>=1.5",
         ],
-        "bench": ["gunicorn>=21", "uvicorn[standard]>=0.30", "granian>=1.5"],
+        "bench": ["gunicorn>=21", "uvicorn[standard]>=0.30", "granian>=1.5", "matplotlib>=3.5"],
         "proctitle": ["setproctitle>=1.3"],
         "redis": ["redis>=4.5"],
         "fuzz": ["atheris>=2.3"],
