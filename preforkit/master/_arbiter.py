@@ -11,11 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import time
-from dataclasses import dataclass
-from os import fork as _fork
-from os import waitpid as _waitpid
 from select import select as _select
 from signal import signal as _signal
 
@@ -23,61 +19,28 @@ from .._common.apps import Hooks
 from .._common.process import (
     BOOTING,
     DRAINING,
-    EXIT_APP_LOAD_ERROR,
-    EXIT_APP_SPEC_ERROR,
-    EXIT_BOOT_ERROR,
     MASTER_SIGNALS,
     READY,
     SlotBoard,
-    WorkerSlot,
 )
-from ..worker import WorkerProcess
-from ._binding import address_of, bind, describe
+from ._binding import describe
 from ._broker import Broker
 from ._proctitle import set_proctitle
+from ._spawn import Spawner
+from ._supervise import Supervisor
 from ._systemd import Notifier
+from ._worker import Worker
 
 log = logging.getLogger("preforkit.error")
 
 SIGNAL_NAMES = {signum: signal.Signals(signum).name[3:].lower() for signum in MASTER_SIGNALS}
-MEMORY_CHECK_INTERVAL = 2.0
-KILL_AFTER_ABORT = 2.0  # seconds between SIGABRT (traceback) and SIGKILL
-
-
-def _fork_function():
-    """os.fork, or gevent's fork when --preload has monkey-patched the master.
-
-    A patched master must fork through gevent (``fork_gevent``), which
-    prepares the child's hub and threading state; a plain ``os.fork`` would
-    leave the child's patched threading module stuck.  gevent's own child
-    watchers are not wanted: the master reaps with ``waitpid`` itself.
-    """
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("threading"):
-        from gevent.os import fork_gevent
-
-        return fork_gevent
-    return _fork
 
 
 def _workers(count: int, adjective: str = "") -> str:
     return f"{count} {adjective}worker{'' if count == 1 else 's'}"
 
 
-@dataclass
-class Worker:
-    """The master's record of one worker process."""
-
-    pid: int
-    age: int
-    generation: int
-    slot: WorkerSlot
-    retiring: bool = False  # told to drain (TERM); a replacement may already run
-    kill_at: float = 0.0  # SIGKILL if still alive then (0: not scheduled)
-    reason: str = ""
-
-
-class Arbiter:
+class Arbiter(Spawner, Supervisor):
     """Runs ``config.workers`` worker processes serving ``app_spec``."""
 
     def __init__(self, app_spec: str, config, sockets, *, reload_config=None, app=None) -> None:
@@ -229,170 +192,6 @@ class Arbiter:
         """SIGWINCH: ignored (a terminal resize is not a request)."""
 
     # -- workers ------------------------------------------------------------------
-
-    def spawn_worker(self) -> Worker:
-        self.spawned += 1
-        slot = self.slots.take()
-        age, generation = self.spawned, self.generation
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # Block our signals across the fork: the child must not run the
-        # master's handlers in the moment before it resets them.
-        master_end, worker_end = self.broker.pair()
-        master_pid = os.getpid()
-        signal.pthread_sigmask(signal.SIG_BLOCK, MASTER_SIGNALS)
-        try:
-            pid = _fork_function()()
-        except BaseException:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
-            master_end.close()
-            worker_end.close()
-            raise
-        if pid == 0:  # the worker
-            code = EXIT_BOOT_ERROR
-            try:
-                master_end.close()
-                code = self._worker_main(age, slot, worker_end, master_pid)
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-            except BaseException:
-                log.exception("Worker %d crashed", os.getpid())
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        worker_end.close()
-        self.broker.add(pid, master_end)
-        worker = Worker(pid=pid, age=age, generation=generation, slot=slot)
-        self.workers[pid] = worker
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
-        log.info("Booting worker %d (age %d)", pid, age)
-        return worker
-
-    def _worker_main(self, age: int, slot: WorkerSlot, bus_sock, master_pid: int) -> int:
-        signal.set_wakeup_fd(-1)
-        for signum in MASTER_SIGNALS:
-            _signal(signum, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
-        for fd in self._pipe:
-            os.close(fd)
-        self.broker.close_in_child()
-        set_proctitle(f"worker [{self.app_spec}]")
-        sockets = self.sockets
-        if self.config.reuse_port:
-            sockets = [self._own_socket(sock) for sock in sockets]
-        worker = WorkerProcess(
-            age=age,
-            config=self.config,
-            sockets=sockets,
-            slot=slot,
-            app_spec=self.app_spec,
-            app=self.app,
-            hooks=self.hooks,
-            bus_sock=bus_sock,
-            master_pid=master_pid,
-        )
-        return worker.run()
-
-    def _own_socket(self, sock):
-        """With --reuse-port, a listening socket of this worker's own."""
-        if sock.family == getattr(__import__("socket"), "AF_UNIX", None):
-            return sock
-        own = bind(address_of(sock), self.config.backlog, reuse_port=True)
-        sock.close()
-        return own
-
-    def reap_workers(self) -> None:
-        while True:
-            try:
-                pid, status = _waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            worker = self.workers.pop(pid, None)
-            if worker is None:
-                continue
-            worker.slot.close()
-            self.broker.remove(pid)
-            self._worker_exited(worker, status)
-
-    def _worker_exited(self, worker: Worker, status: int) -> None:
-        if os.WIFSIGNALED(status):
-            how = f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
-            code = None
-        else:
-            code = os.WEXITSTATUS(status)
-            how = f"exited with status {code}"
-        if worker.retiring or self.stop_deadline:
-            log.info("Worker %d %s (%s)", worker.pid, how, worker.reason or "stopping")
-            return
-        if code in (EXIT_APP_SPEC_ERROR, EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR):
-            if self.reload_started and worker.generation == self.generation:
-                log.error(
-                    "Reload failed: the new worker %d could not load the app; the old workers keep serving", worker.pid
-                )
-                self._cancel_reload()
-                return
-            log.error("Worker %d could not boot (%s); stopping", worker.pid, how)
-            self.exit_code = 2 if code == EXIT_APP_SPEC_ERROR else 1
-            self._begin_stop(signal.SIGQUIT, 1.0)
-            return
-        log.error("Worker %d %s; replacing it", worker.pid, how)
-
-    def retire(self, worker: Worker, reason: str, signum: int = signal.SIGTERM) -> None:
-        """Drain ``worker`` gracefully (a replacement is started by the loop)."""
-        if worker.retiring:
-            return
-        log.info("Recycling worker %d: %s", worker.pid, reason)
-        worker.retiring = True
-        worker.reason = reason
-        worker.kill_at = time.monotonic() + self.config.graceful_timeout + 2
-        self._kill(worker.pid, signum)
-
-    def murder_workers(self) -> None:
-        """Kill workers whose event loop stopped turning, and overdue retirees."""
-        now = time.monotonic()
-        timeout = self.config.timeout
-        for worker in list(self.workers.values()):
-            if worker.kill_at and now >= worker.kill_at:
-                log.warning("Worker %d did not exit in time; killing it", worker.pid)
-                worker.kill_at = 0.0
-                self._kill(worker.pid, signal.SIGKILL)
-                continue
-            if not timeout or (worker.retiring and worker.reason.startswith("hung")):
-                continue
-            silent = now - worker.slot.last_beat
-            if silent > timeout:
-                log.error(
-                    "Worker %d is hung: its event loop has not turned for %.1f s (--timeout %.0f); "
-                    "its traceback follows, then it is killed",
-                    worker.pid,
-                    silent,
-                    timeout,
-                )
-                worker.retiring = True
-                worker.reason = f"hung for {silent:.1f} s"
-                worker.kill_at = now + KILL_AFTER_ABORT
-                self._kill(worker.pid, signal.SIGABRT)  # faulthandler prints the traceback
-
-    def check_memory(self) -> None:
-        limit = self.config.max_worker_memory
-        now = time.monotonic()
-        if not limit or now - self._last_memory_check < MEMORY_CHECK_INTERVAL:
-            return
-        self._last_memory_check = now
-        import psutil
-
-        for worker in list(self.workers.values()):
-            if worker.retiring:
-                continue
-            try:
-                rss = psutil.Process(worker.pid).memory_info().rss
-            except psutil.Error:
-                continue
-            if rss > limit:
-                self.retire(worker, f"RSS {rss / 2**20:.1f} MiB is over --max-worker-memory {limit / 2**20:.1f} MiB")
 
     def manage_workers(self) -> None:
         """Keep ``config.workers`` serving; adopt workers that recycle themselves."""

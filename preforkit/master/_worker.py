@@ -1,0 +1,20 @@
+"""The master's record of one worker process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._common.process import WorkerSlot
+
+
+@dataclass
+class Worker:
+    """The master's record of one worker process."""
+
+    pid: int
+    age: int
+    generation: int
+    slot: WorkerSlot
+    retiring: bool = False  # told to drain (TERM); a replacement may already run
+    kill_at: float = 0.0  # SIGKILL if still alive then (0: not scheduled)
+    reason: str = ""
