@@ -20,18 +20,15 @@ from preforkit.http._websocket import (
     Close,
     FrameDecoder,
     Message,
-    PerMessageDeflate,
     Ping,
     Pong,
     WebSocketError,
-    accept_key,
-    check_handshake,
-    choose_subprotocol,
     encode_frame,
-    negotiate_deflate,
     unmask,
     unmask_python,
 )
+from preforkit.http._ws_deflate import PerMessageDeflate, negotiate_deflate
+from preforkit.http._ws_handshake import accept_key, check_handshake, choose_subprotocol
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 GOOD = {"upgrade": "websocket", "connection": "Upgrade", "sec-websocket-version": "13", "sec-websocket-key": KEY}

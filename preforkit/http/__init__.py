@@ -15,7 +15,7 @@ from ._conversation import (
     may_send_continue,
     response_keeps_alive,
 )
-from ._errors import LocalProtocolError, ProtocolError
+from ._errors import LocalProtocolError, ProtocolError, WebSocketError
 from ._head import HeadLimits, HeadParser, RequestHead, parse_head
 from ._response import (
     CHUNKED,
@@ -42,17 +42,13 @@ from ._websocket import (
     Close,
     FrameDecoder,
     Message,
-    PerMessageDeflate,
     Ping,
     Pong,
-    WebSocketError,
-    check_handshake,
-    choose_subprotocol,
     encode_close,
     encode_frame,
-    handshake_response,
-    negotiate_deflate,
 )
+from ._ws_deflate import PerMessageDeflate, negotiate_deflate
+from ._ws_handshake import check_handshake, choose_subprotocol, handshake_response
 
 __all__ = [
     "BINARY",

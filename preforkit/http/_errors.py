@@ -3,7 +3,8 @@
 ``ProtocolError`` means the peer sent bytes we cannot accept; it carries the
 status the server should answer with.  ``LocalProtocolError`` means our caller
 (the application, through the worker) asked for something invalid: a bug on
-our side of the wire, which the client sees as a 500.
+our side of the wire, which the client sees as a 500.  ``WebSocketError``
+means a WebSocket peer broke RFC 6455 and carries the close code to send.
 """
 
 from __future__ import annotations
@@ -21,3 +22,11 @@ class ProtocolError(Exception):
 
 class LocalProtocolError(Exception):
     """Our side asked for something HTTP cannot express (answered as 500)."""
+
+
+class WebSocketError(Exception):
+    """The peer broke the protocol; close the connection with ``code``."""
+
+    def __init__(self, message: str, code: int = 1002) -> None:
+        super().__init__(message)
+        self.code = code

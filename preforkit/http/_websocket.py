@@ -1,4 +1,6 @@
-"""WebSocket (RFC 6455) handshake and frames, with permessage-deflate (RFC 7692).
+"""WebSocket (RFC 6455) frames: the decoder of client frames and the encoders of ours.
+
+The handshake is in ``_ws_handshake.py``, permessage-deflate (RFC 7692) in ``_ws_deflate.py``.
 
 Sans-I/O like the rest of this package: ``FrameDecoder.feed(bytes)`` returns
 the events found so far; ``encode_frame`` returns bytes.  Every failure the
@@ -8,16 +10,14 @@ protocol error by default, 1007 invalid UTF-8, 1009 too big).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import codecs
-import hashlib
 import struct
-import zlib
+from typing import TYPE_CHECKING
 
-from ._errors import ProtocolError
+from ._errors import WebSocketError
 
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
+if TYPE_CHECKING:
+    from ._ws_deflate import PerMessageDeflate
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 DATA_OPCODES = (CONTINUATION, TEXT, BINARY)
@@ -25,182 +25,6 @@ CONTROL_OPCODES = (CLOSE, PING, PONG)
 
 # RFC 6455 §7.4.1: codes an endpoint may send in a close frame.
 _VALID_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
-
-
-class WebSocketError(Exception):
-    """The peer broke the protocol; close the connection with ``code``."""
-
-    def __init__(self, message: str, code: int = 1002) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-# -- handshake (RFC 6455 §4.2) ---------------------------------------------------
-
-
-def accept_key(key: str) -> str:
-    """``Sec-WebSocket-Accept`` for a client's ``Sec-WebSocket-Key``."""
-    return base64.b64encode(hashlib.sha1((key + GUID).encode("ascii")).digest()).decode("ascii")
-
-
-def _tokens(value: str | None) -> set[str]:
-    return {token.strip().lower() for token in value.split(",")} if value else set()
-
-
-def check_handshake(method: str, http_version: str, headers: dict) -> str:
-    """Validate an opening handshake; return the ``Sec-WebSocket-Accept`` value.
-
-    Raises ``ProtocolError``: 400 for a malformed request, 426 (with the
-    version we speak, to be sent as ``Sec-WebSocket-Version: 13``) for an
-    unsupported version.
-    """
-    if method != "GET":
-        raise ProtocolError("WebSocket handshake must be GET")
-    if http_version != "1.1":
-        raise ProtocolError("WebSocket handshake needs HTTP/1.1")
-    if "websocket" not in _tokens(headers.get("upgrade")):
-        raise ProtocolError("missing Upgrade: websocket")
-    if "upgrade" not in _tokens(headers.get("connection")):
-        raise ProtocolError("missing Connection: upgrade")
-    version = headers.get("sec-websocket-version")
-    if version is None or version.strip() != "13":
-        raise ProtocolError("unsupported WebSocket version", 426)
-    key = headers.get("sec-websocket-key")
-    if key is None:
-        raise ProtocolError("missing Sec-WebSocket-Key")
-    key = key.strip()
-    try:
-        raw = base64.b64decode(key, validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 16:
-        raise ProtocolError("malformed Sec-WebSocket-Key")
-    return accept_key(key)
-
-
-def handshake_response(accept: str, subprotocol: str | None, extensions: str | None) -> bytes:
-    """The ``101 Switching Protocols`` response completing the handshake."""
-    lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade"]
-    lines.append(f"Sec-WebSocket-Accept: {accept}")
-    if subprotocol:
-        lines.append(f"Sec-WebSocket-Protocol: {subprotocol}")
-    if extensions:
-        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def choose_subprotocol(headers: dict, supported) -> str | None:
-    """The first subprotocol the client offers that we support (RFC 6455 §4.2.2)."""
-    if not supported:
-        return None
-    for offered in headers.get("sec-websocket-protocol", "").split(","):
-        offered = offered.strip()
-        if offered in supported:
-            return offered
-    return None
-
-
-# -- permessage-deflate (RFC 7692) -------------------------------------------------
-
-
-class PerMessageDeflate:
-    """Negotiated permessage-deflate parameters, and the (de)compressors."""
-
-    def __init__(
-        self,
-        server_no_context_takeover: bool = False,
-        client_no_context_takeover: bool = False,
-        server_max_window_bits: int = 15,
-        client_max_window_bits: int = 15,
-    ) -> None:
-        self.server_no_context_takeover = server_no_context_takeover
-        self.client_no_context_takeover = client_no_context_takeover
-        self.server_max_window_bits = server_max_window_bits
-        self.client_max_window_bits = client_max_window_bits
-        self._compressor = None
-        self._decompressor = None
-        self.response = ""  # the Sec-WebSocket-Extensions value we answer with
-
-    def compress(self, data: bytes) -> bytes:
-        if self._compressor is None or self.server_no_context_takeover:
-            self._compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self.server_max_window_bits)
-        out = self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
-        return out[:-4] if out.endswith(b"\x00\x00\xff\xff") else out
-
-    def decompress(self, data: bytes, max_size: int) -> bytes:
-        if self._decompressor is None or self.client_no_context_takeover:
-            self._decompressor = zlib.decompressobj(-self.client_max_window_bits)
-        try:
-            out = self._decompressor.decompress(data + b"\x00\x00\xff\xff", max_size + 1)
-        except zlib.error as exc:
-            raise WebSocketError(f"invalid compressed data: {exc}", 1007) from None
-        if len(out) > max_size or self._decompressor.unconsumed_tail:
-            raise WebSocketError("message too big", 1009)
-        return out
-
-
-def negotiate_deflate(header: str | None) -> PerMessageDeflate | None:
-    """Accept the first valid permessage-deflate offer, or None.
-
-    Offers with unknown or repeated parameters, or invalid values, are
-    declined (RFC 7692 §5.1); so is ``server_max_window_bits=8``, which zlib
-    cannot honour for raw deflate.
-    """
-    if not header:
-        return None
-    for offer in header.split(","):
-        name, *params = [part.strip() for part in offer.split(";")]
-        if name.lower() != "permessage-deflate":
-            continue
-        accepted = _accept_offer(params)
-        if accepted is not None:
-            return accepted
-    return None
-
-
-def _accept_offer(params: list[str]) -> PerMessageDeflate | None:
-    seen: dict[str, str | None] = {}
-    for param in params:
-        if not param:
-            return None
-        key, eq, value = param.partition("=")
-        key = key.strip().lower()
-        value = value.strip().strip('"') if eq else None
-        if key in seen:
-            return None
-        seen[key] = value
-    deflate = PerMessageDeflate()
-    answer = ["permessage-deflate"]
-    for key, value in seen.items():
-        if key == "server_no_context_takeover":
-            if value is not None:
-                return None
-            deflate.server_no_context_takeover = True
-            answer.append(key)
-        elif key == "client_no_context_takeover":
-            if value is not None:
-                return None
-            deflate.client_no_context_takeover = True
-            answer.append(key)
-        elif key == "server_max_window_bits":
-            if value is None or not value.isdigit() or not 9 <= int(value) <= 15:
-                return None
-            deflate.server_max_window_bits = int(value)
-            answer.append(f"{key}={value}")
-        elif key == "client_max_window_bits":
-            if value is not None:
-                if not value.isdigit() or not 8 <= int(value) <= 15:
-                    return None
-                # We decompress with a window at least as large as theirs.
-                deflate.client_max_window_bits = max(int(value), 9)
-                answer.append(f"{key}={deflate.client_max_window_bits}")
-        else:
-            return None
-    deflate.response = "; ".join(answer)
-    return deflate
-
-
-# -- frames (RFC 6455 §5) -------------------------------------------------------------
 
 
 def unmask_python(data, mask: bytes) -> bytes:

@@ -25,7 +25,8 @@ import atheris
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from preforkit.http import ChunkedReader, HeadLimits, HeadParser, ProtocolError
-from preforkit.http._websocket import FrameDecoder, PerMessageDeflate, WebSocketError
+from preforkit.http._websocket import FrameDecoder, WebSocketError
+from preforkit.http._ws_deflate import PerMessageDeflate
 
 LIMITS = HeadLimits(max_request_line=1024, max_fields=32, max_field_size=1024, max_body=65536)
 

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from preforkit.http import ChunkedReader, HeadLimits, HeadParser, ProtocolError
-from preforkit.http._websocket import FrameDecoder, PerMessageDeflate, WebSocketError
+from preforkit.http._websocket import FrameDecoder, WebSocketError
+from preforkit.http._ws_deflate import PerMessageDeflate
 
 LIMITS = HeadLimits(max_request_line=512, max_fields=16, max_field_size=512, max_body=4096)
 
