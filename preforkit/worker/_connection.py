@@ -183,9 +183,9 @@ class Connection(Transport, RequestCycle, Handover):
         """Serve requests until the connection closes or parks."""
         self._guard(self._serve_loop)
 
-    def _serve_loop(self, readable: bool = False) -> Outcome:
-        """Serve requests until one says to close or to park."""
-        outcome = self._serve_one(readable)
+    def _serve_loop(self) -> Outcome:
+        """Serve requests until one says to close or to park (nothing is known to be readable)."""
+        outcome = self._serve_one(False)
         while outcome is NEXT:
             outcome = self._serve_one(False)
         return outcome
