@@ -168,6 +168,12 @@ class Connection(Transport, RequestCycle, Handover):
         try:  # _guard and _serve_loop, inlined: this runs once per keep-alive request
             outcome = self._serve_one(True)
             while outcome is NEXT:
+                if not self.buffer and not self.tls:
+                    # Nothing more to read: park at once (what _read_head would do, less two calls).
+                    self.idle = True
+                    self.waiting_since = time.monotonic()
+                    (self._read_watcher or self.read_watcher()).start(self._readable_when_waiting)
+                    return
                 outcome = self._serve_one(False)
             if outcome is PARKED:
                 return

@@ -97,8 +97,17 @@ class RequestCycle:
     def _write_response(self, head, response, keep_alive: bool) -> tuple[int, int, bool]:
         """Write ``response``; returns (status, body bytes sent, keep_alive)."""
         server_header = self.server.config.server_header
-        try:
-            status, body, data, framing, keep_alive, length = _head(head, response, keep_alive, server_header)
+        try:  # _head(), inlined: this runs on every request
+            status, pairs, body, length = prepare_body(response)
+            data, framing, keep_alive, length = serialize_head(
+                status,
+                pairs,
+                method=head.method,
+                http_version=head.http_version,
+                keep_alive=keep_alive,
+                body_length=length,
+                server=server_header,
+            )
         except (BadResponse, LocalProtocolError) as exc:
             log.error("Invalid response to %s %s: %s", head.method, head.target, exc)
             _close_body(response.get("body") if isinstance(response, dict) else response)
