@@ -1,0 +1,1 @@
+"""The settings' declaration and value parsers (private; ``preforkit.config`` is the facade)."""
