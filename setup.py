@@ -34,6 +34,7 @@ setup(
             "atheris>=2.3",
             "redis>=4.5",
             "mypy>=1.5",
+            "pyright>=1.1.380",
         ],
         "bench": ["gunicorn>=21", "uvicorn[standard]>=0.30", "granian>=1.5", "matplotlib>=3.5"],
         "proctitle": ["setproctitle>=1.3"],

@@ -1,4 +1,4 @@
-"""The public surface: every exported name resolves, and type checkers see real types.
+"""The public surface: every exported name resolves, and type checkers (mypy, pyright) see real types.
 
 In the style of trio's ``test_exports.py``.  The package loads its exports
 lazily (PEP 562) so the master never imports gevent; ``TYPE_CHECKING``
@@ -7,6 +7,11 @@ imports show mypy the definitions behind them.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -57,6 +62,41 @@ def test_mypy_sees_the_real_types(tmp_path):
     assert "ChannelResponse" in revealed[2]
     assert "topic: str" in revealed[3]
     assert all('"Any"' not in line for line in revealed), output
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYRIGHT = shutil.which("pyright", path=os.path.dirname(sys.executable)) or shutil.which("pyright")
+
+
+@pytest.mark.skipif(PYRIGHT is None, reason="pyright is not installed (pip install -e '.[test]')")
+def test_pyright_sees_the_real_types(tmp_path):
+    (tmp_path / "use_preforkit.py").write_text(
+        textwrap.dedent(
+            """
+            import preforkit
+            from preforkit import pubsub
+
+            wrong: int = preforkit.async_response
+            reveal_type(preforkit.serve)
+            reveal_type(preforkit.as_channel)
+            reveal_type(pubsub.publish)
+            """
+        )
+    )
+    # An editable install is an import hook pyright cannot follow: point it at the checkout.
+    (tmp_path / "pyrightconfig.json").write_text(json.dumps({"extraPaths": [ROOT]}))
+    result = subprocess.run(
+        [PYRIGHT, "--outputjson", "--pythonpath", sys.executable, "use_preforkit.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    messages = {(d["range"]["start"]["line"] + 1, d["severity"]): d["message"] for d in report["generalDiagnostics"]}
+    assert 'is not assignable to declared type "int"' in messages[5, "error"], messages
+    assert "-> Server" in messages[6, "information"], messages
+    assert "-> ChannelResponse" in messages[7, "information"], messages
+    assert "(topic: str, message: Any) -> None" in messages[8, "information"], messages
+    assert not any("Unknown" in messages[line, "information"].split("->")[-1] for line in (6, 7, 8)), messages
+    assert report["summary"]["errorCount"] == 1, messages
 
 
 def test_pubsub_surface():
