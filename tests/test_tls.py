@@ -138,3 +138,33 @@ def test_bad_certificate_path_is_one_line(tmp_path):
     assert result.returncode == 2
     assert "cannot load the TLS certificate" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_pending_handshakes_hold_no_greenlet(serve, certificate):
+    """A client that connects and says nothing keeps its TLS handshake parked on a watcher, not in a greenlet."""
+    import resource
+
+    ca, cert, key = certificate
+
+    def handler(request):
+        import gc
+
+        from greenlet import greenlet
+
+        return {"body": str(sum(1 for o in gc.get_objects() if issubclass(type(o), greenlet)))}
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    silent = []
+    try:
+        server = serve(handler, certfile=cert, keyfile=key)
+        url = f"https://127.0.0.1:{server.port}/"
+        before = int(requests.get(url, verify=ca, timeout=10).text)
+        silent = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(300)]
+        # A complete handshake behind the silent ones: every one of them has been accepted by now.
+        during = int(requests.get(url, verify=ca, timeout=10).text)
+    finally:
+        for sock in silent:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert during < before + 20, (before, during)

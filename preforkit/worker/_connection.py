@@ -85,7 +85,6 @@ class Connection(Transport, RequestCycle, Handover):
         "fd",
         "head_started",
         "held",
-        "idle",
         "local",
         "peer",
         "remote_addr",
@@ -112,7 +111,6 @@ class Connection(Transport, RequestCycle, Handover):
         self.trusted = peer[0] in server.trusted_proxies if isinstance(peer, tuple) else True
         self.remote_addr = peer[0] if isinstance(peer, tuple) else ""
         self.buffer = bytearray()
-        self.idle = True  # between requests, nothing received yet
         self.served = 0  # responses written on this connection
         self.closing = False
         self.waiting_since = 0.0  # when the current I/O wait began; 0 when not waiting
@@ -134,22 +132,38 @@ class Connection(Transport, RequestCycle, Handover):
 
     def start(self) -> None:
         """A new connection: serve it in a pooled greenlet (its request is often there
-        already), after the TLS handshake if any; it parks if nothing came yet."""
-        self.server.pool.spawn(self._start_tls if self.tls else self._run_readable)
+        already); with TLS, after a handshake driven by the hub's watchers, with no greenlet."""
+        if self.tls:
+            self.head_started = time.monotonic()  # --header-timeout bounds the handshake
+            self._handshake_step()
+        else:
+            self.server.pool.spawn(self._run_readable)
 
-    def _start_tls(self) -> None:
+    def _handshake_step(self) -> None:
+        """Advance the TLS handshake as far as the bytes allow; park on a watcher for the rest."""
+        for watcher in (self._read_watcher, self._write_watcher):
+            if watcher is not None:
+                watcher.stop()
         try:
-            self._handshake()
+            self.sock.handshake()
+        except BlockingIOError:
+            watcher = self.write_watcher() if self.sock.pending else self.read_watcher()
+            watcher.start(self._handshake_step)
+            return
         except OSError as exc:
             log.debug("TLS handshake with %s failed: %s", self.peer, exc)
             self.close()
             return
-        self.run()
+        except Exception:  # in the hub: never let it see an error of ours
+            log.exception("Error in the TLS handshake with %s", self.peer)
+            self.close()
+            return
+        self.head_started = 0.0
+        self.server.pool.spawn(self.run)
 
     def wait_for_request(self) -> None:
         """Park without a greenlet until the client sends bytes (or leaves)."""
-        self.idle = not self.buffer
-        if not self.idle and self.state is not RECEIVING_HEAD:
+        if self.buffer and self.state is not RECEIVING_HEAD:
             self.state = advance(self.state, BYTES)
         self.waiting_since = time.monotonic()  # the sweeper applies --keepalive to an idle wait
         watcher = self._read_watcher
@@ -170,7 +184,6 @@ class Connection(Transport, RequestCycle, Handover):
             while outcome is NEXT:
                 if not self.buffer and not self.tls:
                     # Nothing more to read: park at once (what _read_head would do, less two calls).
-                    self.idle = True
                     self.waiting_since = time.monotonic()
                     (self._read_watcher or self.read_watcher()).start(self._readable_when_waiting)
                     return
@@ -252,7 +265,6 @@ class Connection(Transport, RequestCycle, Handover):
                 return PARKED
             if not data:
                 return None
-            self.idle = False
             buffer += data
             result = parser.parse(buffer)
         if self.head_started:

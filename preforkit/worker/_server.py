@@ -17,6 +17,7 @@ from ..http import HeadLimits, HeadParser
 from ._access_log import AccessLog
 from ._capacity import Refusal, SpareDescriptor, Throttled, busy_response, capacity
 from ._connection import Connection
+from ._outcome import WAITING
 from ._pool import GreenletPool
 from ._tls import TLSSocket, make_context
 from .wsgi import WSGIAdapter
@@ -226,7 +227,7 @@ class WorkerServer:
     def _shed_idle(self, count: int) -> int:
         """Close up to ``count`` connections idle between requests, longest idle first."""
         # Keep-alive connections between requests, not new ones whose first request is on its way.
-        idle = [c for c in self.connections if c.idle and c.served and c.waiting_since and not c.closing]
+        idle = [c for c in self.connections if c.state is WAITING and c.served and c.waiting_since and not c.closing]
         idle.sort(key=lambda c: c.waiting_since)
         for connection in idle[:count]:
             connection.closing = True
@@ -285,7 +286,7 @@ class WorkerServer:
                 since = connection.waiting_since
                 if not since:
                     continue
-                if connection.idle:
+                if connection.state is WAITING:  # between requests
                     expired = since < now - keepalive or (self.stopping and since < idle_deadline)
                 elif connection.waiting_write:
                     expired = since < now - keepalive  # a client that stopped reading our response
@@ -326,7 +327,7 @@ class WorkerServer:
                 continue
             if connection.held:
                 connection.stop_held()
-            elif connection.idle and idle_grace <= 0:
+            elif connection.state is WAITING and idle_grace <= 0:
                 connection.abort()
         for channel in list(self.channels):
             channel.stop()

@@ -69,20 +69,6 @@ class Transport:
         """Non-blocking: write pending TLS ciphertext; True when none is left (always, without TLS)."""
         return not self.tls or self.sock.flush()
 
-    def _handshake(self) -> None:
-        """The TLS handshake, cooperatively; --header-timeout bounds it."""
-        self.head_started = time.monotonic()
-        while True:
-            try:
-                self.sock.handshake()
-                break
-            except BlockingIOError:
-                if self.sock.pending:
-                    self._wait_writable()
-                else:
-                    self._wait(self.read_watcher())
-        self.head_started = 0.0
-
     def read_watcher(self):
         if self._read_watcher is None:
             self._read_watcher = self._hub.loop.io(self.fd, 1)
