@@ -89,6 +89,8 @@ def test_pyright_sees_the_real_types(tmp_path):
         [PYRIGHT, "--outputjson", "--pythonpath", sys.executable, "use_preforkit.py"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
+    if not result.stdout.lstrip().startswith("{"):
+        pytest.skip(f"pyright could not start (it needs Node: apt-get install nodejs npm): {result.stderr[-300:]}")
     report = json.loads(result.stdout)
     messages = {(d["range"]["start"]["line"] + 1, d["severity"]): d["message"] for d in report["generalDiagnostics"]}
     assert 'is not assignable to declared type "int"' in messages[5, "error"], messages
