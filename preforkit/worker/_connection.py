@@ -183,7 +183,8 @@ class Connection(Transport, RequestCycle, Handover):
             outcome = self._serve_one(True)
             while outcome is NEXT:
                 if not self.buffer and not self.tls:
-                    # Nothing more to read: park at once (what _read_head would do, less two calls).
+                    # Nothing more to read: park at once.  wait_for_request() with an empty
+                    # buffer, inlined: the call measured ~700 instructions per keep-alive request.
                     self.waiting_since = time.monotonic()
                     (self._read_watcher or self.read_watcher()).start(self._readable_when_waiting)
                     return

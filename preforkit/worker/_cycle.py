@@ -96,8 +96,7 @@ class RequestCycle:
 
     def _write_response(self, head, response, keep_alive: bool) -> tuple[int, int, bool]:
         """Write ``response``; returns (status, body bytes sent, keep_alive)."""
-        server_header = self.server.config.server_header
-        try:  # _head(), inlined: this runs on every request
+        try:
             status, pairs, body, length = prepare_body(response)
             data, framing, keep_alive, length = serialize_head(
                 status,
@@ -106,12 +105,12 @@ class RequestCycle:
                 http_version=head.http_version,
                 keep_alive=keep_alive,
                 body_length=length,
-                server=server_header,
+                server=self.server.config.server_header,
             )
         except (BadResponse, LocalProtocolError) as exc:
             log.error("Invalid response to %s %s: %s", head.method, head.target, exc)
             _close_body(response.get("body") if isinstance(response, dict) else response)
-            status, body, data, framing, keep_alive, length = _head(head, INTERNAL_ERROR, keep_alive, server_header)
+            return self._write_response(head, INTERNAL_ERROR, keep_alive)  # a valid response: no second error
         if framing == NO_BODY:
             _close_body(body)
             self.sendall(data)
@@ -176,21 +175,6 @@ class HeadSummary:
         self.method = method
         self.http_version = http_version
         self.target = target
-
-
-def _head(head, response, keep_alive: bool, server_header):
-    """(status, body, head bytes, framing, keep_alive, length) for ``response`` to ``head``."""
-    status, pairs, body, length = prepare_body(response)
-    data, framing, keep_alive, length = serialize_head(
-        status,
-        pairs,
-        method=head.method,
-        http_version=head.http_version,
-        keep_alive=keep_alive,
-        body_length=length,
-        server=server_header,
-    )
-    return status, body, data, framing, keep_alive, length
 
 
 def _close_body(body) -> None:
