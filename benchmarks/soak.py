@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -66,12 +67,12 @@ def _client(kind: str, port: int, stop: threading.Event, counts: Counter, failur
                 except websockets.exceptions.ConnectionClosed as exc:
                     ok = exc.rcvd is not None and exc.rcvd.code == 1001  # "server stopping": reconnect
         except Exception as exc:
-            failures.append(f"{kind}: {exc!r}")
+            failures.append(f"{time.strftime('%H:%M:%S')} {kind}: {exc!r}")
             session = requests.Session()
             continue
         counts[kind] += 1
         if not ok:
-            failures.append(f"{kind}: unexpected answer")
+            failures.append(f"{time.strftime('%H:%M:%S')} {kind}: unexpected answer")
 
 
 def _rss(pid: int) -> dict[str, int]:
@@ -89,11 +90,11 @@ def _rss(pid: int) -> dict[str, int]:
 
 def soak(seconds: float, reload_every: float, plot: str | None) -> dict:
     port = free_port()
+    server_log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - the server's lines, returned when something failed
     process = subprocess.Popen(
-        [sys.executable, "-m", "preforkit", "soak_app:handler", "-b", f"127.0.0.1:{port}", "-w", "2",
-         "--log-level", "warning"],
+        [sys.executable, "-m", "preforkit", "soak_app:handler", "-b", f"127.0.0.1:{port}", "-w", "2"],
         cwd=HERE, env=dict(os.environ, PYTHONPATH=HERE + os.pathsep + ROOT),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=server_log, start_new_session=True,
     )  # fmt: skip
     stop = threading.Event()
     counts: Counter = Counter()
@@ -126,6 +127,9 @@ def soak(seconds: float, reload_every: float, plot: str | None) -> dict:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+    server_log.seek(0)
+    log_lines = server_log.read().splitlines()
+    server_log.close()
     warm = [rss for t, rss in samples if t >= min(60, seconds / 4)]
     window = max(1, min(60, len(warm) // 4))
     first, last = sum(warm[:window]) / window, sum(warm[-window:]) / window
@@ -149,6 +153,10 @@ def soak(seconds: float, reload_every: float, plot: str | None) -> dict:
         "requests": dict(counts),
         "failures": failures[:20],
         "failed": len(failures),
+        # what the server said about its workers, to tell what a failure met (empty when none failed)
+        "server_log": [line for line in log_lines if " [INFO] " not in line or "orker" in line][-60:]
+        if failures
+        else [],
         "rss_first_mib": round(first / 2**20, 1),
         "rss_last_mib": round(last / 2**20, 1),
         "growth_percent": round((last - first) / first * 100, 1),

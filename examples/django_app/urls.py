@@ -10,4 +10,6 @@ urlpatterns = [
     path("stream", views.stream),
     path("users/<int:user_id>", views.user),
     path("error", views.error),
+    path("db/sleep", views.db_sleep),
+    path("db/items/<int:item_id>", views.db_item),
 ]

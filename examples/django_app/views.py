@@ -1,6 +1,7 @@
 import json
 import time
 
+from django.db import connection
 from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 
 
@@ -39,3 +40,21 @@ def user(request, user_id):
 
 def error(request):
     raise RuntimeError("a bug in the view")
+
+
+def db_sleep(request):
+    """``SELECT pg_sleep(seconds)``: a slow query (needs ``DATABASE_URL``)."""
+    seconds = float(request.GET.get("seconds", "1"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(%s)", [seconds])
+    return JsonResponse({"slept": seconds})
+
+
+def db_item(request, item_id):
+    """One indexed query on ``preforkit_items`` (``benchmarks/django_pg_bench.py`` creates it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, name FROM preforkit_items WHERE id = %s", [item_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Http404("no such item")
+    return JsonResponse({"id": row[0], "name": row[1]})

@@ -15,6 +15,8 @@ EXIT_APP_SPEC_ERROR = 5  # MODULE:ATTR does not name a callable
 
 BOOTING, READY, DRAINING = 0, 1, 2
 _SLOT = struct.Struct("=dii")  # last heartbeat (CLOCK_MONOTONIC), state, open connections
+_NOTE = struct.Struct("=H254s")  # then: what a stalled event loop is busy with (UTF-8), for the master's log
+_STRIDE = _SLOT.size + _NOTE.size
 _SLOT_HEAD = struct.Struct("=i")  # the board's first bytes: how many slots were ever handed out
 
 # Signals the master handles; a new worker starts with the default action.
@@ -42,7 +44,7 @@ class SlotBoard:
     """
 
     def __init__(self, capacity: int = 1024) -> None:
-        self._map = mmap.mmap(-1, _SLOT_HEAD.size + _SLOT.size * capacity)
+        self._map = mmap.mmap(-1, _SLOT_HEAD.size + _STRIDE * capacity)
         self._free = list(range(capacity - 1, -1, -1))  # the master's bookkeeping
 
     def take(self) -> WorkerSlot:
@@ -58,6 +60,7 @@ class SlotBoard:
         """In the master, once the worker is gone."""
         if slot.board is self:
             _SLOT.pack_into(self._map, slot.offset, 0.0, BOOTING, 0)
+            _NOTE.pack_into(self._map, slot.offset + _SLOT.size, 0, b"")
             self._free.append(slot.index)
 
     def fewest_connections(self, besides: int) -> int | None:
@@ -67,7 +70,7 @@ class SlotBoard:
         for index in range(_SLOT_HEAD.unpack_from(buffer, 0)[0]):
             if index == besides:
                 continue
-            _, state, connections = _SLOT.unpack_from(buffer, _SLOT_HEAD.size + index * _SLOT.size)
+            _, state, connections = _SLOT.unpack_from(buffer, _SLOT_HEAD.size + index * _STRIDE)
             if state == READY and (fewest is None or connections < fewest):
                 fewest = connections
         return fewest
@@ -85,11 +88,11 @@ class WorkerSlot:
         self.board = board
         self.index = index
         if board is None:
-            self._map = mmap.mmap(-1, _SLOT.size)
+            self._map = mmap.mmap(-1, _STRIDE)
             self.offset = 0
         else:
             self._map = board._map
-            self.offset = _SLOT_HEAD.size + index * _SLOT.size
+            self.offset = _SLOT_HEAD.size + index * _STRIDE
         self.connections = 0
         self.beat(BOOTING)
 
@@ -106,6 +109,16 @@ class WorkerSlot:
     def fewest_elsewhere(self) -> int | None:
         """The fewest connections any other serving worker has (None: no other, or no board)."""
         return None if self.board is None else self.board.fewest_connections(self.index)
+
+    def note(self, text: str) -> None:
+        """Say what the event loop is stuck in ("" once it turns again); any thread may call this."""
+        data = text.encode("utf-8", "replace")[: _NOTE.size - 2]
+        _NOTE.pack_into(self._map, self.offset + _SLOT.size, len(data), data)
+
+    @property
+    def noted(self) -> str:
+        length, data = _NOTE.unpack_from(self._map, self.offset + _SLOT.size)
+        return data[:length].decode("utf-8", "replace")
 
     @property
     def last_beat(self) -> float:

@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 
+from .._common.cooperative import make_drivers_cooperative, warn_blocking_drivers
 from .._common.limits import raise_open_file_limit
 from ._binding import BindError, bind, parse_address
 from ._pidfile import Pidfile, PidfileError
@@ -95,11 +96,14 @@ def run(app_spec: str, config, reload_config=None) -> int:
             print(f"Error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         app = None
+        if config.monkey_patch:
+            warn_blocking_drivers()
         if config.preload:
             if config.monkey_patch:
                 from gevent import monkey
 
                 monkey.patch_all()
+                make_drivers_cooperative("Master")
             try:
                 app = load_app(app_spec)
             except AppLoadError as exc:

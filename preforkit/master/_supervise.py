@@ -85,12 +85,14 @@ class Supervisor:
                 continue
             silent = now - worker.slot.last_beat
             if silent > timeout:
+                busy = worker.slot.noted
                 log.error(
-                    "Worker %d is hung: its event loop has not turned for %.1f s (--timeout %.0f); "
+                    "Worker %d is hung: its event loop has not turned for %.1f s (--timeout %.0f)%s; "
                     "its traceback follows, then it is killed",
                     worker.pid,
                     silent,
                     timeout,
+                    f" {busy}" if busy else "",
                 )
                 worker.retiring = True
                 worker.reason = f"hung for {silent:.1f} s"

@@ -19,7 +19,11 @@ Python 3.11+ (and ``munmap`` when it ends), besides its own memory.
 A reused greenlet must not carry one request's state into the next: every
 task runs in a fresh ``contextvars.Context``, and the runner's gevent
 ``local`` values (what ``threading.local`` becomes under monkey-patching) are
-dropped after each task that made any, so the next task starts empty.
+dropped after each task that made any, so the next task starts empty -
+except the values of the ``local`` objects given to ``keep_across_tasks``
+(Django's per-thread database connections): those stay with the runner, as
+they would with a thread of a threaded server, and are handed to their
+``on_drop`` when the runner ends.
 """
 
 from __future__ import annotations
@@ -42,6 +46,26 @@ IDLE_RUNNERS = 64
 # greenlet's __dict__, and finds them by id(greenlet); the weak reference it
 # holds to the greenlet carries the callback that forgets them.
 _LOCAL_KEY_PREFIX = "_gevent_local_localimpl_"
+
+
+# (local, on_drop) pairs: values a runner keeps from one task to the next.
+_kept: list[tuple[Any, Callable[[dict], None]]] = []
+
+
+def keep_across_tasks(storage: Any, on_drop: Callable[[dict], None]) -> None:
+    """Let each runner keep its values of the gevent ``local`` ``storage`` between tasks;
+    ``on_drop(values)`` runs in the runner when it ends (to close what they hold)."""
+    _kept.append((storage, on_drop))
+
+
+def _kept_values() -> list[tuple[Any, Callable[[dict], None], dict]]:
+    """The current greenlet's values of the kept locals (copies)."""
+    found = []
+    for storage, on_drop in _kept:
+        values = storage.__dict__
+        if values:
+            found.append((storage, on_drop, dict(values)))
+    return found
 
 
 class GreenletPool:
@@ -87,11 +111,26 @@ class GreenletPool:
                     if len(context):
                         context = Context()
                     if me.__dict__:
+                        kept = _kept_values() if _kept else ()
                         forget_locals(me)
+                        for storage, _, values in kept:
+                            storage.__dict__.update(values)
             if len(self._idle) >= self.idle_runners:
+                self._end(me)
                 return
             self._idle.append(me)
             self._hub.switch()  # parked until _wake switches back here
+
+    @staticmethod
+    def _end(me: greenlet) -> None:
+        """A runner that ends hands its kept values to their ``on_drop``."""
+        if _kept and me.__dict__:
+            for _, on_drop, values in _kept_values():
+                try:
+                    on_drop(values)
+                except Exception:
+                    log.exception("Error in %r", on_drop)
+            forget_locals(me)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until no task runs; False on timeout."""

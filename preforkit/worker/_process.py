@@ -89,6 +89,7 @@ class WorkerProcess:
 
                 if not monkey.is_module_patched("socket"):
                     monkey.patch_all()
+                self._cooperate()
             self._hook("post_fork")
         except Exception:
             log.exception("Worker %d failed to boot", self.pid)
@@ -108,6 +109,17 @@ class WorkerProcess:
             app, interface = prepare_app(app, self.config.interface)
             log.info("Worker %d: using the %s interface for %s", self.pid, interface, self.app_spec)
         return self._serve(app)
+
+    def _cooperate(self) -> None:
+        """C drivers and Django's per-thread connections, made fit for greenlets."""
+        from .._common.cooperative import after_import, make_drivers_cooperative
+        from ._django_db import keep_django_connections
+
+        who = f"Worker {self.pid}"
+        drivers = make_drivers_cooperative(who)
+        if drivers:
+            log.info("%s: C drivers that will cooperate with gevent once imported: %s", who, ", ".join(drivers))
+        after_import("django.db", keep_django_connections)
 
     def _serve(self, app) -> int:
         import gevent
@@ -138,6 +150,11 @@ class WorkerProcess:
         self._hook("post_worker_init")
         self.slot.beat(READY)
         beat = gevent.spawn(self._heartbeat)
+        if config.timeout:
+            from ._connection import Connection
+            from ._stall import watch
+
+            watch(self.slot, _beat_interval(config), Connection._serve_one.__code__)
         try:
             server.serve_forever()
         finally:
@@ -148,7 +165,7 @@ class WorkerProcess:
     def _heartbeat(self) -> None:
         import gevent
 
-        interval = min(1.0, (self.config.timeout or 4) / 4)
+        interval = _beat_interval(self.config)
         slot = self.slot
         while True:
             slot.beat()
@@ -185,3 +202,8 @@ class WorkerProcess:
     def _hook(self, name: str) -> None:
         if self.hooks is not None:
             self.hooks.call(name, self.config, self)
+
+
+def _beat_interval(config) -> float:
+    """Seconds between heartbeats: four or more per ``--timeout``, at least one a second."""
+    return min(1.0, (config.timeout or 4) / 4)
