@@ -7,10 +7,11 @@ PostgreSQL server is started for the run (``tests/postgres.py``); Django uses
 psycopg2 (psycopg 3 is hidden), the driver psycogreen serves.
 
 Servers (server pinned to CPU 0, ``wrk -t1 --latency`` to CPU 1, PostgreSQL free):
-- ``preforkit``: one worker, ``CONN_MAX_AGE=60``;
+- ``preforkit``: one worker, ``CONN_MAX_AGE=60``; ``preforkit-age0``: the same with 0;
 - ``gunicorn-gevent``: one ``-k gevent`` worker with psycogreen's
-  ``patch_psycopg()`` in ``post_fork``, as its users do; ``CONN_MAX_AGE=0``
-  (with 60 it leaks a connection per greenlet until PostgreSQL refuses clients);
+  ``patch_psycopg()`` in ``post_fork``, as its users do, ``CONN_MAX_AGE=0``;
+  ``gunicorn-gevent-age60``: the same with 60 (a greenlet per client
+  connection: keep-alive clients keep their database connection);
 - ``gunicorn-sync``: ``-w 4`` sync workers, ``CONN_MAX_AGE=60``.
 
 Prints a Markdown table: req/s, p99 latency, errors (socket errors + non-2xx)
@@ -44,22 +45,24 @@ from tests.postgres import PostgresServer  # noqa: E402
 
 HIDE_PSYCOPG3 = os.path.join(ROOT, "tests", "fixtures", "hide_psycopg")
 APP = "examples.django_app.wsgi:application"
-GUNICORN_HOOK = '''
+GUNICORN_HOOK = """
 def post_fork(server, worker):
     from psycogreen.gevent import patch_psycopg
 
     patch_psycopg()
-'''
+"""
 
+PREFORKIT = ["-m", "preforkit", APP, "-w", "1", "-b", "127.0.0.1:{port}", "--log-level", "warning"]
+GUNICORN_GEVENT = ["-m", "gunicorn", "-k", "gevent", "-w", "1", "--worker-connections", "1000", "-c", "{hook}",
+                   "-b", "127.0.0.1:{port}", "--log-level", "warning", APP]  # fmt: skip
+# name -> (command after the interpreter, CONN_MAX_AGE)
 SERVERS = {
-    "preforkit": (["-m", "preforkit", APP, "-w", "1", "-b", "127.0.0.1:{port}", "--log-level", "warning"], 60),
-    "gunicorn-gevent": (
-        ["-m", "gunicorn", "-k", "gevent", "-w", "1", "--worker-connections", "1000", "-c", "{hook}",
-         "-b", "127.0.0.1:{port}", "--log-level", "warning", APP],
-        0,
-    ),
+    "preforkit": (PREFORKIT, 60),
+    "preforkit-age0": (PREFORKIT, 0),
+    "gunicorn-gevent": (GUNICORN_GEVENT, 0),
+    "gunicorn-gevent-age60": (GUNICORN_GEVENT, 60),
     "gunicorn-sync": (["-m", "gunicorn", "-w", "4", "-b", "127.0.0.1:{port}", "--log-level", "warning", APP], 60),
-}  # fmt: skip
+}
 
 SCENARIOS = {
     "indexed query": "/db/items/{item}",
@@ -83,8 +86,11 @@ def start(name: str, port: int, database_url: str, hook: str) -> subprocess.Pope
 
 
 def run_wrk(url: str, connections: int, duration: float) -> dict:
-    command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=False).stdout
+    command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--latency", url]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=False)
+    output = result.stdout
+    if "Requests/sec" not in output:
+        raise RuntimeError(f"wrk failed ({' '.join(command)}):\n{output}{result.stderr}")
     errors = 0
     match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     if match:
@@ -138,11 +144,11 @@ def main() -> int:
         finally:
             pg.stop()
     print(f"\nwrk -t1 -c{args.connections} -d{args.duration:g}s --latency; server on CPU 0, wrk on CPU 1\n")
-    print("| server | scenario | req/s | p99 | errors | peak RSS | PostgreSQL connections after |")
-    print("|---|---|---|---|---|---|---|")
+    print("| server | CONN_MAX_AGE | scenario | req/s | p99 | errors | peak RSS | PostgreSQL connections after |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, scenario, r in rows:
         print(
-            f"| {name} | {scenario} | {r['rps']:,.0f} | {r['p99_ms']:.1f} ms | {r['errors']} | "
+            f"| {name} | {SERVERS[name][1]} | {scenario} | {r['rps']:,.0f} | {r['p99_ms']:.1f} ms | {r['errors']} | "
             f"{r['peak_mib']:.1f} MiB | {r['pg_connections']} |"
         )
     return 0
