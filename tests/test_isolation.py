@@ -68,3 +68,39 @@ def test_forget_locals_drops_values_and_reruns_init():
 
     greenlet(tasks).switch()
     assert seen == [(None, [])] * 3
+
+
+def test_a_kept_local_stays_with_its_runner_and_is_dropped_when_it_ends():
+    """keep_across_tasks (Django's per-thread connections): values survive tasks in one runner,
+    other locals do not, and on_drop gets them when the runner ends."""
+    import gevent
+    from gevent.local import local
+    from greenlet import getcurrent
+
+    from preforkit.worker import _pool
+
+    kept, other = local(), local()
+    dropped = []
+    _pool.keep_across_tasks(kept, dropped.append)
+    try:
+        pool = _pool.GreenletPool(idle_runners=0)  # every runner ends once the queue is empty
+        seen = []
+
+        def task(i):
+            seen.append((getattr(kept, "conn", None), getattr(other, "x", None), id(getcurrent())))
+            kept.conn = kept.__dict__.get("conn", f"conn of task {i}")
+            other.x = i
+
+        for i in range(3):
+            pool.spawn(task, i)
+        assert pool.join(5)
+        gevent.sleep(0)  # the runner ends after its last task
+        assert len({runner for _, _, runner in seen}) == 1, "one runner took all three tasks"
+        assert seen == [
+            (None, None, seen[0][2]),
+            ("conn of task 0", None, seen[0][2]),
+            ("conn of task 0", None, seen[0][2]),
+        ]
+        assert dropped == [{"conn": "conn of task 0"}]
+    finally:
+        _pool._kept.remove((kept, dropped.append))

@@ -62,9 +62,9 @@ def _tally(results) -> dict:
     return {result: results.count(result) for result in set(results)}
 
 
-@pytest.mark.parametrize("driver", sorted(DRIVERS))
-def test_fifty_slow_queries_share_one_worker(cli_server, pg, driver):
-    server = cli_server(DJANGO, "-b", "127.0.0.1:0", "-w", "1", env=_env(driver, DATABASE_URL=pg.url))
+@pytest.mark.parametrize(("driver", "options"), [("psycopg2", ()), ("psycopg", ()), ("psycopg2", ("--preload",))])
+def test_fifty_slow_queries_share_one_worker(cli_server, pg, driver, options):
+    server = cli_server(DJANGO, "-b", "127.0.0.1:0", "-w", "1", *options, env=_env(driver, DATABASE_URL=pg.url))
     base = f"http://127.0.0.1:{server.port}"
     assert requests.get(base + "/db/sleep?seconds=0", timeout=10).status_code == 200  # Django's first request
     started = time.monotonic()
