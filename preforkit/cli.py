@@ -47,8 +47,18 @@ def _add_setting_options(command):
     default=None,
     help='TOML config file (keys are the option names, e.g. max_body = "8M") [env PREFORKIT_CONFIG]',
 )
+@click.option(
+    "--check-config",
+    is_flag=True,
+    help="Load the settings, the hooks and the app, then exit: 0 if all is well, 2 with the error in one line",
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Print every effective setting and where it came from (default, file, environment, flag), then exit",
+)
 @click.version_option(__version__, "--version", prog_name="preforkit")
-def main(app: str, config_file: str | None, **options) -> None:
+def main(app: str, config_file: str | None, check_config: bool, print_config: bool, **options) -> None:
     """Serve the Ring handler or WSGI app MODULE:ATTR (e.g. examples.hello:handler).
 
     Settings come from, lowest precedence first: defaults, the config file,
@@ -59,6 +69,19 @@ def main(app: str, config_file: str | None, **options) -> None:
         config = make_config(file=config_file, cli=options)
     except ConfigError as exc:
         _fail(str(exc))
+    if print_config or check_config:
+        from ._config_report import CheckFailed
+        from ._config_report import check_config as check
+        from ._config_report import print_config as show
+
+        if print_config:
+            show(config)
+        if check_config:
+            try:
+                click.echo(check(app, config))
+            except CheckFailed as exc:
+                _fail(str(exc))
+        sys.exit(0)
     from .master import run
 
     def reload_config():
