@@ -27,6 +27,7 @@ SAMPLE = {
     "log_level": ("debug", "debug"),
     "server_header": ("x", "x"),
     "preload": ("true", True),
+    "request_id": ("true", True),
     "certfile": ("/tmp/c.pem", "/tmp/c.pem"),
     "keyfile": ("/tmp/k.pem", "/tmp/k.pem"),
     "ca_certs": ("/tmp/ca.pem", "/tmp/ca.pem"),

@@ -167,9 +167,20 @@ PROTOCOL_SETTINGS: tuple[Setting, ...] = (
         ("--access-log-format",),
         parse_str,
         '%(h)s - - [%(t)s] "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',
-        "Access log line format (combined log by default); atoms: h t r m U q H s b B f a T D L p.",
+        "Access log line format (combined log by default); atoms: h t r m U q H s b B f a T D L p request_id;"
+        " 'json' writes one JSON object per line.",
         section="logging",
         metavar="FORMAT",
+    ),
+    Setting(
+        "request_id",
+        ("--request-id/--no-request-id",),
+        parse_bool,
+        False,
+        "Give each request an id: an incoming X-Request-ID (1-200 visible ASCII characters) or a new one; it is"
+        " set on the response, in the request (request_id, environ['preforkit.request_id']) and in the access log.",
+        section="logging",
+        is_flag=True,
     ),
     Setting(
         "log_level",

@@ -1,7 +1,15 @@
-"""The access log: one line per response, gunicorn-style ``%(x)s`` atoms."""
+"""The access log: one line per response, gunicorn-style ``%(x)s`` atoms, or JSON.
+
+What the client sent (request line, path, query, Referer, User-Agent) is
+escaped in both: in a text line ``"`` and ``\\`` get a backslash and other
+bytes outside printable ASCII become ``\\xHH`` (as Apache does), and a JSON
+line is ``json.dumps`` of the fields, so no header can break a line or forge one.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import time
 
@@ -24,7 +32,9 @@ ATOMS = {
     "D": "request time in microseconds",
     "L": "request time in decimal seconds",
     "p": "process id",
+    "request_id": "the request's id (--request-id; '-' without)",
 }
+JSON = "json"  # --access-log-format json: one JSON object per line
 
 
 class AccessLog:
@@ -43,30 +53,50 @@ class AccessLog:
             return cls(sys.stdout, fmt or COMBINED, owned=False)
         return cls(open(target, "a", buffering=1, encoding="utf-8"), fmt or COMBINED, owned=True)
 
-    def log(self, remote_addr: str, head, status: int, sent: int, started: float) -> None:
+    def log(self, remote_addr: str, head, status: int, sent: int, started: float, request_id=None) -> None:
         elapsed = time.time() - started
         headers = head.headers
         query = head.query
-        atoms = _Atoms(
-            h=remote_addr or "-",
-            t=time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(started)),
-            r=f"{head.method} {head.target} {head.protocol}",
-            m=head.method,
-            U=head.path,
-            q=query or "",
-            H=head.protocol,
-            s=status,
-            b=sent or "-",
-            B=sent,
-            f=headers.get("referer", "-"),
-            a=headers.get("user-agent", "-"),
-            T=int(elapsed),
-            D=int(elapsed * 1_000_000),
-            L=f"{elapsed:.6f}",
-            p=_pid(),
-        )
+        if self.format == JSON:
+            line = json.dumps(
+                {
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+                    "remote_addr": remote_addr or None,
+                    "method": head.method,
+                    "path": head.path,
+                    "query": query,
+                    "protocol": head.protocol,
+                    "status": status,
+                    "bytes": sent,
+                    "duration": round(elapsed, 6),
+                    "referer": headers.get("referer"),
+                    "user_agent": headers.get("user-agent"),
+                    "request_id": request_id,
+                    "pid": _pid(),
+                }
+            )
+        else:
+            line = self.format % _Atoms(
+                h=remote_addr or "-",
+                t=time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(started)),
+                r=_escape(f"{head.method} {head.target} {head.protocol}"),
+                m=head.method,
+                U=_escape(head.path),
+                q=_escape(query or ""),
+                H=head.protocol,
+                s=status,
+                b=sent or "-",
+                B=sent,
+                f=_escape(headers.get("referer", "-")),
+                a=_escape(headers.get("user-agent", "-")),
+                T=int(elapsed),
+                D=int(elapsed * 1_000_000),
+                L=f"{elapsed:.6f}",
+                p=_pid(),
+                request_id=request_id or "-",
+            )
         try:
-            self.stream.write(self.format % atoms + "\n")
+            self.stream.write(line + "\n")
             if not self._owned:
                 self.stream.flush()
         except (OSError, ValueError):
@@ -95,3 +125,21 @@ def _pid() -> int:
     import os
 
     return os.getpid()
+
+
+_NEEDS_ESCAPE = re.compile(r'[^ -~]|["\\]')
+
+
+def _escape(value: str) -> str:
+    """``value`` safe inside a quoted field of a text log line."""
+    if not _NEEDS_ESCAPE.search(value):
+        return value
+    return _NEEDS_ESCAPE.sub(_escaped, value)
+
+
+def _escaped(match: re.Match) -> str:
+    char = match.group()
+    if char in '"\\':
+        return "\\" + char
+    data = char.encode("latin-1") if ord(char) < 256 else char.encode("utf-8")  # header bytes came as latin-1
+    return "".join(f"\\x{byte:02x}" for byte in data)

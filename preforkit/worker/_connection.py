@@ -49,6 +49,7 @@ from ._outcome import (
     WAITING,
     Outcome,
 )
+from ._request_id import request_id
 from ._tls import TLSSocket
 from ._transport import RECV_SIZE, Transport
 
@@ -88,6 +89,7 @@ class Connection(Transport, RequestCycle, Handover):
         "local",
         "peer",
         "remote_addr",
+        "request_id",
         "responder",
         "served",
         "server",
@@ -121,6 +123,7 @@ class Connection(Transport, RequestCycle, Handover):
         self.closed = False
         self.state = WAITING  # where the HTTP conversation stands (preforkit.http.State)
         self.responder = None
+        self.request_id = None  # the current request's id with --request-id
         self.channel = None  # a WebSocket or stream channel owns the connection
         self._held = None  # (head, request, keep_alive, started) of the held request
         self._base_environ = None  # the WSGI environ's per-connection entries, made on first use
@@ -307,7 +310,9 @@ class Connection(Transport, RequestCycle, Handover):
         try:
             if timer is not None:
                 timer.start()
-            if server.wsgi is None:
+            if server.request_ids:
+                response = self._call_with_id(head, body, remote_addr, scheme)
+            elif server.wsgi is None:
                 response = server.app(self._request(head, body, remote_addr, scheme))
             else:
                 response = server.wsgi(self._environ(head, body, remote_addr, scheme))
@@ -345,7 +350,7 @@ class Connection(Transport, RequestCycle, Handover):
         self.served += 1
         server.request_done()
         if server.access_log is not None:
-            server.access_log.log(remote_addr, head, status, sent, started)
+            server.access_log.log(remote_addr, head, status, sent, started, self.request_id)
         # after_response() with nothing left to read, inlined (this runs on every request)
         step = (NEXT_REQUEST if keep_alive else After.CLOSE) if body_done else after_response(keep_alive, body.done)
         if step is NEXT_REQUEST or (step is DRAIN_BODY and self._skip_body(body, keep_alive)):
@@ -353,6 +358,18 @@ class Connection(Transport, RequestCycle, Handover):
             self.state = advance(self.state, RESPONDED) if state is None else state
             return NEXT
         return CLOSE
+
+    def _call_with_id(self, head, body, remote_addr: str, scheme: str):
+        """The app's call with ``--request-id``: the id in the request, then on the response."""
+        server = self.server
+        self.request_id = rid = request_id(head.headers)
+        if server.wsgi is None:
+            request = self._request(head, body, remote_addr, scheme)
+            request["request_id"] = rid
+            return server.app(request)
+        environ = self._environ(head, body, remote_addr, scheme)
+        environ["preforkit.request_id"] = rid
+        return server.wsgi(environ)
 
     def _skip_body(self, body, keep_alive: bool) -> bool:
         """Discard what is left of the request body (at most MAX_DRAIN bytes)

@@ -20,6 +20,7 @@ from ..http import (
 )
 from ._async import INTERNAL_ERROR
 from ._proxy import forwarded_client
+from ._request_id import with_request_id
 from ._response import BadResponse, prepare_body
 from .wsgi import base_environ, make_environ
 
@@ -98,6 +99,8 @@ class RequestCycle:
         """Write ``response``; returns (status, body bytes sent, keep_alive)."""
         try:
             status, pairs, body, length = prepare_body(response)
+            if self.request_id is not None:
+                pairs = with_request_id(pairs, self.request_id)
             data, framing, keep_alive, length = serialize_head(
                 status,
                 pairs,

@@ -108,7 +108,7 @@ class Handover:
         server = self.server
         server.request_done()
         if server.access_log is not None:
-            server.access_log.log(remote_addr, head, status, sent, started)
+            server.access_log.log(remote_addr, head, status, sent, started, self.request_id)
         if keep_alive:
             self.state = advance(self.state, RESPONDED)
             return NEXT
@@ -134,7 +134,7 @@ class Handover:
             self.sendall(handshake_response(accept, subprotocol, deflate.response if deflate else None))
             server.request_done()
             if server.access_log is not None:
-                server.access_log.log(remote_addr, head, 101, 0, started)
+                server.access_log.log(remote_addr, head, 101, 0, started, self.request_id)
             channel = WebSocketChannel(self, response, FrameDecoder(config.max_ws_message, deflate), subprotocol)
         else:
             channel = StreamChannel(self, response, head, keep_alive)

@@ -49,6 +49,7 @@ class WorkerServer:
     def __init__(self, app, config, sockets: list[socket.socket]) -> None:
         self.app = app
         self.wsgi = app if isinstance(app, WSGIAdapter) else None
+        self.request_ids = config.request_id  # --request-id
         self.trusted_proxies = frozenset(config.forwarded_allow_ips)
         self.config = config
         self.limits = HeadLimits(
