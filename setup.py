@@ -46,7 +46,7 @@ setup(
         "redis": ["redis>=4.5"],
         "fuzz": ["atheris>=2.3"],
     },
-    entry_points={"console_scripts": ["preforkit = preforkit.cli:main"]},
+    entry_points={"console_scripts": ["preforkit = preforkit.cli:entry"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Framework :: Gevent",

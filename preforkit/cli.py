@@ -91,5 +91,18 @@ def main(app: str, config_file: str | None, check_config: bool, print_config: bo
     sys.exit(run(app, config, reload_config))
 
 
+def entry() -> None:
+    """``preforkit MODULE:ATTR [options]``, or ``preforkit status|reload|stop|workers`` for a running master."""
+    if len(sys.argv) > 1 and sys.argv[1] in CONTROL_COMMANDS:
+        from ._control_cli import control
+
+        control(prog_name="preforkit")
+    else:
+        main(prog_name="preforkit")
+
+
+CONTROL_COMMANDS = ("status", "reload", "stop", "workers")  # never an app: an app is MODULE:ATTR
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry()

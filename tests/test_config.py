@@ -51,6 +51,7 @@ SAMPLE = {
     "reuse_port": ("yes", True),
     "umask": ("007", 0o007),
     "pid": ("/tmp/p.pid", "/tmp/p.pid"),
+    "control_socket": ("/tmp/c.sock", "/tmp/c.sock"),
     "on_starting": ("hooks:a", "hooks:a"),
     "when_ready": ("hooks:b", "hooks:b"),
     "post_fork": ("hooks:c", "hooks:c"),

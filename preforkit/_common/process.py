@@ -16,7 +16,10 @@ EXIT_APP_SPEC_ERROR = 5  # MODULE:ATTR does not name a callable
 BOOTING, READY, DRAINING = 0, 1, 2
 _SLOT = struct.Struct("=dii")  # last heartbeat (CLOCK_MONOTONIC), state, open connections
 _NOTE = struct.Struct("=H254s")  # then: what a stalled event loop is busy with (UTF-8), for the master's log
-_STRIDE = _SLOT.size + _NOTE.size
+_STATS = struct.Struct("=5iQ")  # then: connections idle, active, held, websocket, stream; requests served
+_STATS_OFFSET = _SLOT.size + _NOTE.size
+_STRIDE = _STATS_OFFSET + _STATS.size
+CONNECTION_STATES = ("idle", "active", "held", "websocket", "stream")
 _SLOT_HEAD = struct.Struct("=i")  # the board's first bytes: how many slots were ever handed out
 
 # Signals the master handles; a new worker starts with the default action.
@@ -61,6 +64,7 @@ class SlotBoard:
         if slot.board is self:
             _SLOT.pack_into(self._map, slot.offset, 0.0, BOOTING, 0)
             _NOTE.pack_into(self._map, slot.offset + _SLOT.size, 0, b"")
+            _STATS.pack_into(self._map, slot.offset + _STATS_OFFSET, 0, 0, 0, 0, 0, 0)
             self._free.append(slot.index)
 
     def fewest_connections(self, besides: int) -> int | None:
@@ -114,6 +118,17 @@ class WorkerSlot:
         """Say what the event loop is stuck in ("" once it turns again); any thread may call this."""
         data = text.encode("utf-8", "replace")[: _NOTE.size - 2]
         _NOTE.pack_into(self._map, self.offset + _SLOT.size, len(data), data)
+
+    def publish(self, connections: tuple[int, int, int, int, int], requests: int) -> None:
+        """The worker's connections by state (``CONNECTION_STATES``) and requests served so far."""
+        _STATS.pack_into(self._map, self.offset + _STATS_OFFSET, *connections, requests)
+
+    def connection_states(self) -> dict[str, int]:
+        return dict(zip(CONNECTION_STATES, _STATS.unpack_from(self._map, self.offset + _STATS_OFFSET)))
+
+    @property
+    def requests(self) -> int:
+        return _STATS.unpack_from(self._map, self.offset + _STATS_OFFSET)[5]
 
     @property
     def noted(self) -> str:

@@ -186,6 +186,16 @@ PROCESS_SETTINGS: tuple[Setting, ...] = (
         metavar="FILE",
     ),
     Setting(
+        "control_socket",
+        ("--control-socket",),
+        parse_optional_str,
+        None,
+        "Unix socket (mode 0600) where the master answers `preforkit status|reload|stop|workers`;"
+        " default $XDG_RUNTIME_DIR (or the temp dir)/preforkit-<master pid>.ctl; 'off' for none.",
+        section="master",
+        metavar="PATH",
+    ),
+    Setting(
         "on_starting",
         (),
         parse_hook,

@@ -25,6 +25,7 @@ from .._common.process import (
 )
 from ._binding import describe
 from ._broker import Broker
+from ._control import ControlServer, status
 from ._proctitle import set_proctitle
 from ._spawn import Spawner
 from ._supervise import Supervisor
@@ -64,6 +65,8 @@ class Arbiter(Spawner, Supervisor):
         self._pipe = (-1, -1)
         self._last_status = ""
         self.broker: Broker | None = None
+        self.control: ControlServer | None = None
+        self.started = time.monotonic()
 
     # -- the loop ---------------------------------------------------------------
 
@@ -72,6 +75,7 @@ class Arbiter(Spawner, Supervisor):
         set_proctitle(f"master [{self.app_spec}]")
         self._install_signals()
         self.broker = Broker(self.config.pubsub, self._pipe[1])
+        self._open_control()
         addresses = ", ".join(describe(sock) for sock in self.sockets)
         log.info("Listening at %s (master pid %d, %s)", addresses, os.getpid(), _workers(self.config.workers))
         try:
@@ -110,7 +114,8 @@ class Arbiter(Spawner, Supervisor):
         """Wait for a signal, a pub/sub frame from a worker, or Redis; move frames along."""
         broker = self.broker
         try:
-            readable, writable, _ = _select([self._pipe[0], *broker.readable()], broker.writable(), [], timeout)
+            extra = [self.control] if self.control is not None else []
+            readable, writable, _ = _select([self._pipe[0], *extra, *broker.readable()], broker.writable(), [], timeout)
         except InterruptedError:
             return
         for sock in writable:
@@ -123,8 +128,44 @@ class Arbiter(Spawner, Supervisor):
                 except BlockingIOError:
                     pass
                 broker.on_wake()
+            elif item is self.control:
+                self.control.on_readable(self._control_request)
             else:
                 broker.on_readable(item)
+
+    # -- the control socket --------------------------------------------------------
+
+    def _open_control(self) -> None:
+        path = self.config.control_socket
+        if path == "off":
+            return
+        from .._common.control import default_path
+
+        path = path or default_path(os.getpid())
+        try:
+            self.control = ControlServer(path)
+        except OSError as exc:
+            log.warning("No control socket (preforkit status will not find this master): %s: %s", path, exc)
+            return
+        log.info("Control socket: %s", path)
+
+    def _control_request(self, request: dict) -> dict:
+        """A command from ``preforkit status|reload|stop|workers`` (in the loop, like a signal)."""
+        command = request["command"]
+        if command == "status":
+            return status(self)
+        if command == "reload":
+            self.signals.append(signal.SIGHUP)
+        elif command == "stop":
+            self.signals.append(signal.SIGTERM)
+        else:
+            change = request.get("change")
+            if type(change) is not int or change == 0:
+                raise ValueError("workers needs a change of +N or -N")
+            for _ in range(abs(change)):
+                (self.handle_ttin if change > 0 else self.handle_ttou)()
+            return {"ok": True, "workers": self.config.workers}
+        return {"ok": True}
 
     # -- signal handlers (only ever called from the loop) -----------------------
 
@@ -290,6 +331,8 @@ class Arbiter(Spawner, Supervisor):
             self.reap_workers()
             time.sleep(0.01)
         signal.set_wakeup_fd(-1)
+        if self.control is not None:
+            self.control.close()
         if self.broker is not None:
             self.broker.close()
         for fd in self._pipe:

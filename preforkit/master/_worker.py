@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from .._common.process import WorkerSlot
 
@@ -18,3 +19,4 @@ class Worker:
     retiring: bool = False  # told to drain (TERM); a replacement may already run
     kill_at: float = 0.0  # SIGKILL if still alive then (0: not scheduled)
     reason: str = ""
+    started: float = field(default_factory=time.monotonic)

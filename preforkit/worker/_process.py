@@ -165,10 +165,14 @@ class WorkerProcess:
     def _heartbeat(self) -> None:
         import gevent
 
+        from ._census import census
+
         interval = _beat_interval(self.config)
         slot = self.slot
+        server = self.server
         while True:
             slot.beat()
+            slot.publish(census(server), server.requests)
             if self.master_pid is not None and os.getppid() != self.master_pid:
                 # SIGKILL of the master: PR_SET_PDEATHSIG usually tells us first; this
                 # catches the rest (another OS, a signal lost in a race).

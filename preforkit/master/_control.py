@@ -1,0 +1,133 @@
+"""The master's end of the control socket (``preforkit status``, reload, stop, workers)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import struct
+import time
+
+from .._common.control import COMMANDS, read_line
+from .._common.process import BOOTING, DRAINING, READY
+
+log = logging.getLogger("preforkit.error")
+
+_PEERCRED = struct.Struct("3i")  # pid, uid, gid
+STATE_NAMES = {BOOTING: "booting", READY: "ready", DRAINING: "draining"}
+
+
+class ControlServer:
+    """A listening unix socket, mode 0600, answered from the master's loop."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        _remove_stale(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # created 0600: no window where another user could connect
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old_umask)
+        sock.listen(16)
+        sock.setblocking(False)
+        self.sock = sock
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def on_readable(self, handle) -> None:
+        """Answer every waiting client: ``handle(request) -> reply``."""
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("Control socket: accept failed: %s", exc)
+                return
+            with client:
+                self._answer(client, handle)
+
+    def _answer(self, client: socket.socket, handle) -> None:
+        pid, uid, _ = _PEERCRED.unpack(client.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+        if uid not in (0, os.geteuid()):
+            log.warning("Control socket: refused pid %d of uid %d (not this server's user)", pid, uid)
+            return
+        client.settimeout(1.0)  # a client that connects and says nothing does not hold the master up
+        try:
+            line = read_line(client)
+            try:
+                request = json.loads(line)
+                if not isinstance(request, dict) or request.get("command") not in COMMANDS:
+                    raise ValueError(f"unknown command; known: {', '.join(COMMANDS)}")
+                reply = handle(request)
+            except ValueError as exc:
+                reply = {"ok": False, "error": str(exc)}
+            client.sendall(json.dumps(reply).encode() + b"\n")
+        except OSError as exc:
+            log.debug("Control socket: client pid %d gone: %s", pid, exc)
+
+    def close(self) -> None:
+        self.sock.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def _remove_stale(path: str) -> None:
+    """Remove a socket file nobody listens on (left by a master that was killed)."""
+    if not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        os.unlink(path)
+        return
+    except OSError:
+        return  # not a socket, or not ours: bind() will say so
+    finally:
+        probe.close()
+    raise OSError(f"another master is using the control socket {path}")
+
+
+def status(arbiter) -> dict:
+    """The master and one row per worker, as ``preforkit status`` shows them."""
+    import psutil
+
+    now = time.monotonic()
+    rows = []
+    for worker in sorted(arbiter.workers.values(), key=lambda w: w.age):
+        slot = worker.slot
+        try:
+            rss = psutil.Process(worker.pid).memory_info().rss
+        except psutil.Error:
+            rss = None
+        state = "retiring" if worker.retiring else STATE_NAMES.get(slot.state, "unknown")
+        rows.append(
+            {
+                "pid": worker.pid,
+                "age": worker.age,
+                "generation": worker.generation,
+                "state": state,
+                "reason": worker.reason or None,
+                "uptime": round(now - worker.started, 1),
+                "rss": rss,
+                "connections": slot.connection_states(),
+                "requests": slot.requests,
+                "heartbeat": round(now - slot.last_beat, 2),
+            }
+        )
+    return {
+        "ok": True,
+        "master": {
+            "pid": os.getpid(),
+            "app": arbiter.app_spec,
+            "uptime": round(now - arbiter.started, 1),
+            "workers_wanted": arbiter.config.workers,
+        },
+        "workers": rows,
+    }
