@@ -191,6 +191,35 @@ PROTOCOL_SETTINGS: tuple[Setting, ...] = (
         section="logging",
     ),
     Setting(
+        "error_log",
+        ("--error-log",),
+        parse_optional_str,
+        None,
+        "Write the server's own log (and hung workers' tracebacks) to FILE instead of stderr ('-'); rotation is"
+        " noticed by itself.",
+        section="logging",
+        metavar="FILE",
+    ),
+    Setting(
+        "log_format",
+        ("--log-format",),
+        choice("text", "json"),
+        "text",
+        "The server's own log lines: text, or json (one object per line: time, level, pid, logger, message,"
+        " exception).",
+        section="logging",
+    ),
+    Setting(
+        "log_config",
+        ("--log-config",),
+        parse_optional_str,
+        None,
+        "A logging.config.dictConfig in a JSON or TOML file, for full control (--error-log, --log-format and"
+        " --log-level are then ignored).",
+        section="logging",
+        metavar="FILE",
+    ),
+    Setting(
         "server_header",
         ("--server-header",),
         parse_str,

@@ -10,22 +10,13 @@ import sys
 from .._common.cooperative import make_drivers_cooperative, warn_blocking_drivers
 from .._common.limits import raise_open_file_limit
 from ._binding import BindError, bind, parse_address
+from ._logging import LogSetupError, setup_logging
 from ._pidfile import Pidfile, PidfileError
 from ._systemd import listen_fds
 
 log = logging.getLogger("preforkit.error")
 
 EXIT_USAGE = 2
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S %z",
-        stream=sys.stderr,
-        force=True,
-    )
 
 
 def bind_sockets(config) -> list[socket.socket]:
@@ -54,7 +45,11 @@ def run(app_spec: str, config, reload_config=None) -> int:
     from ..worker import prepare_app
     from ._arbiter import Arbiter
 
-    setup_logging(config.log_level)
+    try:
+        setup_logging(config)
+    except LogSetupError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     raise_open_file_limit()
     try:
         split_spec(app_spec)

@@ -76,7 +76,7 @@ class WorkerProcess:
             signal.signal(signum, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
         # SIGABRT from the master (hung worker) prints where each thread is stuck.
-        faulthandler.enable(file=sys.stderr, all_threads=True)
+        faulthandler.enable(file=_fault_file(self.config), all_threads=True)
         if self.master_pid is not None and not _stop_with_master(self.master_pid):
             log.warning("Worker %d: the master (pid %d) died while it was forked; exiting", self.pid, self.master_pid)
             return 0
@@ -211,3 +211,14 @@ class WorkerProcess:
 def _beat_interval(config) -> float:
     """Seconds between heartbeats: four or more per ``--timeout``, at least one a second."""
     return min(1.0, (config.timeout or 4) / 4)
+
+
+def _fault_file(config):
+    """Where faulthandler writes a hung worker's traceback: the --error-log file, else stderr."""
+    target = config.error_log
+    if target and target != "-" and not config.log_config:
+        try:
+            return open(target, "a", encoding="utf-8")  # open for the process's life
+        except OSError:
+            pass
+    return sys.stderr
