@@ -52,6 +52,7 @@ SAMPLE = {
     "umask": ("007", 0o007),
     "pid": ("/tmp/p.pid", "/tmp/p.pid"),
     "control_socket": ("/tmp/c.sock", "/tmp/c.sock"),
+    "metrics_bind": ("127.0.0.1:9100", "127.0.0.1:9100"),
     "error_log": ("/tmp/e.log", "/tmp/e.log"),
     "log_format": ("json", "json"),
     "log_config": ("/tmp/l.json", "/tmp/l.json"),

@@ -411,3 +411,21 @@ def test_body_is_a_raw_io_stream(serve):
     server = serve(reads)
     assert get(server.port, "/buffered", method="POST", body=b"x" * 100_000)[1] == b"x" * 100_000
     assert get(server.port, "/lines", method="POST", body=b"a\nb\n")[1] == b"a\n|b\n closed"
+
+
+def test_the_worker_server_keeps_few_attributes():
+    """CPython shares an instance dict's keys among instances only up to 30 keys; past that every
+    ``server.x`` on the hot path becomes a slower lookup (measured: +1.6K instructions per
+    ``Connection: close`` request at 30 attributes).  Group new state in an object of its own."""
+    from preforkit._api import _config
+    from preforkit.master._binding import bind
+    from preforkit.worker import WorkerServer
+
+    config = _config({"port": 0})
+    sockets = [bind(address) for address in config.binds()]
+    try:
+        server = WorkerServer(lambda request: {}, config, sockets)
+        assert len(vars(server)) < 30, sorted(vars(server))
+    finally:
+        for sock in sockets:
+            sock.close()

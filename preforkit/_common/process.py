@@ -7,6 +7,8 @@ import signal
 import struct
 import time
 
+from . import stats
+
 # Exit statuses with a meaning for the master (gunicorn's WORKER_BOOT_ERROR /
 # APP_LOAD_ERROR): the master halts instead of respawning forever.
 EXIT_BOOT_ERROR = 3
@@ -18,7 +20,8 @@ _SLOT = struct.Struct("=dii")  # last heartbeat (CLOCK_MONOTONIC), state, open c
 _NOTE = struct.Struct("=H254s")  # then: what a stalled event loop is busy with (UTF-8), for the master's log
 _STATS = struct.Struct("=5iQ")  # then: connections idle, active, held, websocket, stream; requests served
 _STATS_OFFSET = _SLOT.size + _NOTE.size
-_STRIDE = _STATS_OFFSET + _STATS.size
+_COUNTERS_OFFSET = _STATS_OFFSET + _STATS.size  # then: the counters of ``stats`` (metrics)
+_STRIDE = _COUNTERS_OFFSET + stats.FORMAT.size
 CONNECTION_STATES = ("idle", "active", "held", "websocket", "stream")
 _SLOT_HEAD = struct.Struct("=i")  # the board's first bytes: how many slots were ever handed out
 
@@ -62,9 +65,7 @@ class SlotBoard:
     def give_back(self, slot: WorkerSlot) -> None:
         """In the master, once the worker is gone."""
         if slot.board is self:
-            _SLOT.pack_into(self._map, slot.offset, 0.0, BOOTING, 0)
-            _NOTE.pack_into(self._map, slot.offset + _SLOT.size, 0, b"")
-            _STATS.pack_into(self._map, slot.offset + _STATS_OFFSET, 0, 0, 0, 0, 0, 0)
+            self._map[slot.offset : slot.offset + _STRIDE] = bytes(_STRIDE)  # beat 0, BOOTING, no counts
             self._free.append(slot.index)
 
     def fewest_connections(self, besides: int) -> int | None:
@@ -119,9 +120,15 @@ class WorkerSlot:
         data = text.encode("utf-8", "replace")[: _NOTE.size - 2]
         _NOTE.pack_into(self._map, self.offset + _SLOT.size, len(data), data)
 
-    def publish(self, connections: tuple[int, int, int, int, int], requests: int) -> None:
-        """The worker's connections by state (``CONNECTION_STATES``) and requests served so far."""
+    def publish(self, connections: tuple[int, int, int, int, int], requests: int, counters: tuple = ()) -> None:
+        """The worker's connections by state (``CONNECTION_STATES``), requests served so far
+        and its metrics counters (``stats.WorkerCounters.values()``)."""
         _STATS.pack_into(self._map, self.offset + _STATS_OFFSET, *connections, requests)
+        if counters:
+            stats.FORMAT.pack_into(self._map, self.offset + _COUNTERS_OFFSET, *counters)
+
+    def counters(self) -> dict:
+        return stats.unpack(self._map, self.offset + _COUNTERS_OFFSET)
 
     def connection_states(self) -> dict[str, int]:
         return dict(zip(CONNECTION_STATES, _STATS.unpack_from(self._map, self.offset + _STATS_OFFSET)))

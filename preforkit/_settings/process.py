@@ -9,6 +9,7 @@ from .values import (
     parse_bool,
     parse_float,
     parse_hook,
+    parse_host_port,
     parse_int,
     parse_octal,
     parse_optional_str,
@@ -184,6 +185,15 @@ PROCESS_SETTINGS: tuple[Setting, ...] = (
         "Write the master's pid to FILE (atomically; removed on exit; a live pid in it refuses the start).",
         section="master",
         metavar="FILE",
+    ),
+    Setting(
+        "metrics_bind",
+        ("--metrics-bind",),
+        parse_host_port,
+        None,
+        "Serve Prometheus metrics at http://HOST:PORT/metrics from the master (off by default).",
+        section="master",
+        metavar="HOST:PORT",
     ),
     Setting(
         "control_socket",

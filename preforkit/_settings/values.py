@@ -65,6 +65,17 @@ def parse_optional_str(value: Any) -> str | None:
     return None if value is None else parse_str(value)
 
 
+def parse_host_port(value: Any) -> str | None:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6), or None when unset."""
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:9100)")
+    return text
+
+
 def parse_str_list(value: Any) -> list[str]:
     """A list; from the environment, entries are separated by commas or spaces."""
     if isinstance(value, str):

@@ -26,6 +26,7 @@ from .._common.process import (
 from ._binding import describe
 from ._broker import Broker
 from ._control import ControlServer, status
+from ._metrics import render
 from ._proctitle import set_proctitle
 from ._spawn import Spawner
 from ._supervise import Supervisor
@@ -44,7 +45,7 @@ def _workers(count: int, adjective: str = "") -> str:
 class Arbiter(Spawner, Supervisor):
     """Runs ``config.workers`` worker processes serving ``app_spec``."""
 
-    def __init__(self, app_spec: str, config, sockets, *, reload_config=None, app=None) -> None:
+    def __init__(self, app_spec: str, config, sockets, *, reload_config=None, app=None, metrics=None) -> None:
         self.app_spec = app_spec
         self.config = config
         self.sockets = sockets
@@ -66,7 +67,11 @@ class Arbiter(Spawner, Supervisor):
         self._last_status = ""
         self.broker: Broker | None = None
         self.control: ControlServer | None = None
+        self.metrics = metrics  # a MetricsServer with --metrics-bind
         self.started = time.monotonic()
+        self.started_at = time.time()
+        self.retired_counters: dict = {}  # metrics counters of the workers that exited, added up
+        self.restarts: dict[str, int] = {}  # workers replaced, by reason (crash, hung, memory...)
 
     # -- the loop ---------------------------------------------------------------
 
@@ -114,7 +119,7 @@ class Arbiter(Spawner, Supervisor):
         """Wait for a signal, a pub/sub frame from a worker, or Redis; move frames along."""
         broker = self.broker
         try:
-            extra = [self.control] if self.control is not None else []
+            extra = [server for server in (self.control, self.metrics) if server is not None]
             readable, writable, _ = _select([self._pipe[0], *extra, *broker.readable()], broker.writable(), [], timeout)
         except InterruptedError:
             return
@@ -130,6 +135,8 @@ class Arbiter(Spawner, Supervisor):
                 broker.on_wake()
             elif item is self.control:
                 self.control.on_readable(self._control_request)
+            elif item is self.metrics:
+                self.metrics.on_readable(lambda: render(self))
             else:
                 broker.on_readable(item)
 
@@ -148,6 +155,8 @@ class Arbiter(Spawner, Supervisor):
             log.warning("No control socket (preforkit status will not find this master): %s: %s", path, exc)
             return
         log.info("Control socket: %s", path)
+        if self.metrics is not None:
+            log.info("Metrics at http://%s/metrics", self.metrics.address)
 
     def _control_request(self, request: dict) -> dict:
         """A command from ``preforkit status|reload|stop|workers`` (in the loop, like a signal)."""
@@ -240,6 +249,7 @@ class Arbiter(Spawner, Supervisor):
             if not worker.retiring and worker.slot.state == DRAINING:
                 worker.retiring = True
                 worker.reason = "recycling itself (--max-requests)"
+                worker.restart = "max_requests"
                 worker.kill_at = time.monotonic() + self.config.graceful_timeout + 2
         if self.reload_started:
             return
@@ -258,7 +268,7 @@ class Arbiter(Spawner, Supervisor):
         if len(new) >= self.config.workers and all(w.slot.state == READY for w in new):
             for worker in list(self.workers.values()):
                 if worker.generation != self.generation:
-                    self.retire(worker, "replaced by a reload")
+                    self.retire(worker, "replaced by a reload", restart="reload")
             self.reload_started = 0.0
             log.info("Reload complete: %s serving", _workers(len(new), "new "))
             self.notifier.ready(f"{_workers(len(new))} serving")
@@ -333,6 +343,8 @@ class Arbiter(Spawner, Supervisor):
         signal.set_wakeup_fd(-1)
         if self.control is not None:
             self.control.close()
+        if self.metrics is not None:
+            self.metrics.close()
         if self.broker is not None:
             self.broker.close()
         for fd in self._pipe:

@@ -11,6 +11,7 @@ from .._common.cooperative import make_drivers_cooperative, warn_blocking_driver
 from .._common.limits import raise_open_file_limit
 from ._binding import BindError, bind, parse_address
 from ._logging import LogSetupError, setup_logging
+from ._metrics import MetricsServer
 from ._pidfile import Pidfile, PidfileError
 from ._systemd import listen_fds
 
@@ -109,7 +110,14 @@ def run(app_spec: str, config, reload_config=None) -> int:
                 return 1
             app, interface = prepare_app(app, config.interface)
             log.info("Using the %s interface for %s (preloaded)", interface, app_spec)
-        arbiter = Arbiter(app_spec, config, sockets, reload_config=reload_config, app=app)
+        metrics = None
+        if config.metrics_bind:
+            try:
+                metrics = MetricsServer(config.metrics_bind)
+            except (OSError, BindError) as exc:
+                print(f"Error: cannot serve metrics at {config.metrics_bind}: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+        arbiter = Arbiter(app_spec, config, sockets, reload_config=reload_config, app=app, metrics=metrics)
         return arbiter.run()
     finally:
         _close_sockets(sockets, unlink=not from_systemd)

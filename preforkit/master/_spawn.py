@@ -87,6 +87,9 @@ class Spawner:
         for fd in self._pipe:
             os.close(fd)
         self.broker.close_in_child()
+        for server in (self.control, self.metrics):
+            if server is not None:
+                server.sock.close()  # the master's own: a worker must not hold them open
         set_proctitle(f"worker [{self.app_spec}]")
         sockets = self.sockets
         if self.config.reuse_port:

@@ -34,6 +34,8 @@ class Supervisor:
             worker = self.workers.pop(pid, None)
             if worker is None:
                 continue
+            for name, value in worker.slot.counters().items():  # metrics totals never go back
+                self.retired_counters[name] = self.retired_counters.get(name, 0) + value
             worker.slot.close()
             self.broker.remove(pid)
             self._worker_exited(worker, status)
@@ -46,6 +48,8 @@ class Supervisor:
             code = os.WEXITSTATUS(status)
             how = f"exited with status {code}"
         if worker.retiring or self.stop_deadline:
+            if worker.restart and not self.stop_deadline:
+                self.restarts[worker.restart] = self.restarts.get(worker.restart, 0) + 1
             log.info("Worker %d %s (%s)", worker.pid, how, worker.reason or "stopping")
             return
         if code in (EXIT_APP_SPEC_ERROR, EXIT_APP_LOAD_ERROR, EXIT_BOOT_ERROR):
@@ -60,14 +64,17 @@ class Supervisor:
             self._begin_stop(signal.SIGQUIT, 1.0)
             return
         log.error("Worker %d %s; replacing it", worker.pid, how)
+        self.restarts["crash"] = self.restarts.get("crash", 0) + 1
 
-    def retire(self, worker: Worker, reason: str, signum: int = signal.SIGTERM) -> None:
-        """Drain ``worker`` gracefully (a replacement is started by the loop)."""
+    def retire(self, worker: Worker, reason: str, signum: int = signal.SIGTERM, restart: str = "") -> None:
+        """Drain ``worker`` gracefully (a replacement is started by the loop); ``restart``
+        is the reason counted in the metrics (none for one fewer worker wanted)."""
         if worker.retiring:
             return
         log.info("Recycling worker %d: %s", worker.pid, reason)
         worker.retiring = True
         worker.reason = reason
+        worker.restart = restart
         worker.kill_at = time.monotonic() + self.config.graceful_timeout + 2
         self._kill(worker.pid, signum)
 
@@ -96,6 +103,7 @@ class Supervisor:
                 )
                 worker.retiring = True
                 worker.reason = f"hung for {silent:.1f} s"
+                worker.restart = "hung"
                 worker.kill_at = now + KILL_AFTER_ABORT
                 self._kill(worker.pid, signal.SIGABRT)  # faulthandler prints the traceback
 
@@ -115,4 +123,8 @@ class Supervisor:
             except psutil.Error:
                 continue
             if rss > limit:
-                self.retire(worker, f"RSS {rss / 2**20:.1f} MiB is over --max-worker-memory {limit / 2**20:.1f} MiB")
+                self.retire(
+                    worker,
+                    f"RSS {rss / 2**20:.1f} MiB is over --max-worker-memory {limit / 2**20:.1f} MiB",
+                    restart="memory",
+                )

@@ -20,3 +20,4 @@ class Worker:
     kill_at: float = 0.0  # SIGKILL if still alive then (0: not scheduled)
     reason: str = ""
     started: float = field(default_factory=time.monotonic)
+    restart: str = ""  # why it is being replaced, for the metrics (hung, memory, reload, max_requests)

@@ -73,12 +73,16 @@ class Subscription:
         self.dropped = 0
 
     def _offer(self, message) -> None:
+        counts = self.bus.counts
         if self.callback is not None:
+            counts[1] += 1
             gevent.spawn_raw(self._call, message)
             return
         try:
             self.queue.put_nowait(message)
+            counts[1] += 1
         except Full:
+            counts[2] += 1
             self.dropped += 1
             if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
                 log.warning("pubsub: a subscriber of %r is too slow; %d messages dropped", self.topic, self.dropped)
@@ -113,6 +117,7 @@ class Bus:
         self._inbuf = bytearray()
         self._outbox = Outbox(max_bytes=LINK_LIMIT)  # frames for the master
         self._writing = False
+        self.counts = [0, 0, 0]  # messages published here, delivered to subscribers here, dropped
 
     # -- API --------------------------------------------------------------------------
 
@@ -129,6 +134,7 @@ class Bus:
 
     def publish(self, topic: str, message) -> None:
         body = encode(topic, message)
+        self.counts[0] += 1
         hub = self.hub
         if hub is None:
             self._publish_in_hub(body)
@@ -153,6 +159,7 @@ class Bus:
             return
         outbox = self._outbox
         if not outbox.push(frame(body)):
+            self.counts[2] += 1
             if outbox.dropped in (1, 10, 100) or outbox.dropped % 1000 == 0:
                 log.warning("pubsub: the master reads too slowly; %d publishes dropped", outbox.dropped)
             return

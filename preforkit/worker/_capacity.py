@@ -154,3 +154,18 @@ class SpareDescriptor:
 
     def close(self) -> None:
         self.give_up()
+
+
+class AtCapacity:
+    """What a full worker needs: the spare descriptor, its 503 answer, its two throttled warnings."""
+
+    def __init__(self, server_header: str | None) -> None:
+        self.spare = SpareDescriptor()
+        self.busy_response = busy_response(server_header)
+        self.full_warning = Throttled(
+            "At capacity: %d connections open, none idle; new clients get 503 (raise --worker-connections"
+            " or the open-file limit, or add workers)"
+        )
+        self.emfile_warning = Throttled(
+            "Out of file descriptors (%s); new clients get 503 (raise the open-file limit: ulimit -n, LimitNOFILE=)"
+        )

@@ -293,7 +293,7 @@ class Connection(Transport, RequestCycle, Handover):
                 self._reject(ProtocolError("the request head took too long (--header-timeout)", 408))
             return CLOSE
         server = self.server
-        started = time.time() if server.access_log is not None else 0.0
+        started = time.time() if server.timed else 0.0
         # RequestHead.has_body, then body_reader(), without a call for the usual body-less request
         reader = (
             body_reader(head.content_length, head.chunked, server.limits.max_body)
@@ -349,8 +349,8 @@ class Connection(Transport, RequestCycle, Handover):
         status, sent, keep_alive = self._write_response(head, response, keep_alive)
         self.served += 1
         server.request_done()
-        if server.access_log is not None:
-            server.access_log.log(remote_addr, head, status, sent, started, self.request_id)
+        if server.timed:
+            server.log_request(remote_addr, head, status, sent, started, self.request_id)
         # after_response() with nothing left to read, inlined (this runs on every request)
         step = (NEXT_REQUEST if keep_alive else After.CLOSE) if body_done else after_response(keep_alive, body.done)
         if step is NEXT_REQUEST or (step is DRAIN_BODY and self._skip_body(body, keep_alive)):

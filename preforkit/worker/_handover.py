@@ -107,8 +107,8 @@ class Handover:
         status, sent, keep_alive = self._write_response(head, response, keep_alive and not self.closing)
         server = self.server
         server.request_done()
-        if server.access_log is not None:
-            server.access_log.log(remote_addr, head, status, sent, started, self.request_id)
+        if server.timed:
+            server.log_request(remote_addr, head, status, sent, started, self.request_id)
         if keep_alive:
             self.state = advance(self.state, RESPONDED)
             return NEXT
@@ -133,8 +133,8 @@ class Handover:
             subprotocol = choose_subprotocol(head.headers, response.subprotocols)
             self.sendall(handshake_response(accept, subprotocol, deflate.response if deflate else None))
             server.request_done()
-            if server.access_log is not None:
-                server.access_log.log(remote_addr, head, 101, 0, started, self.request_id)
+            if server.timed:
+                server.log_request(remote_addr, head, 101, 0, started, self.request_id)
             channel = WebSocketChannel(self, response, FrameDecoder(config.max_ws_message, deflate), subprotocol)
         else:
             channel = StreamChannel(self, response, head, keep_alive)

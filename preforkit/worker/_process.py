@@ -159,6 +159,9 @@ class WorkerProcess:
             server.serve_forever()
         finally:
             beat.kill(block=False)
+            from ._census import census
+
+            self.slot.publish(census(server), server.requests, server.counters.values())  # the last counts
             self._hook("worker_exit")
         return 0
 
@@ -172,7 +175,7 @@ class WorkerProcess:
         server = self.server
         while True:
             slot.beat()
-            slot.publish(census(server), server.requests)
+            slot.publish(census(server), server.requests, server.counters.values())
             if self.master_pid is not None and os.getppid() != self.master_pid:
                 # SIGKILL of the master: PR_SET_PDEATHSIG usually tells us first; this
                 # catches the rest (another OS, a signal lost in a race).

@@ -7,15 +7,18 @@ import errno
 import logging
 import socket
 import time
+from bisect import bisect_left
 
 import gevent
 from gevent import get_hub
 from gevent.event import Event
 from gevent.monkey import get_original
 
+from .._common.stats import DURATION_BOUNDS, WorkerCounters
 from ..http import HeadLimits, HeadParser
 from ._access_log import AccessLog
-from ._capacity import Refusal, SpareDescriptor, Throttled, busy_response, capacity
+from ._bus import BUS
+from ._capacity import AtCapacity, Refusal, capacity
 from ._connection import Connection
 from ._outcome import WAITING
 from ._pool import GreenletPool
@@ -60,6 +63,10 @@ class WorkerServer:
         )
         self.parser = HeadParser(self.limits)
         self.access_log = AccessLog.open(config.access_log, config.access_log_format)
+        # For --metrics-bind, published in the slot with each heartbeat.  (Few attributes on this
+        # object: past 30, CPython 3.11 stops sharing instance-dict keys and every lookup slows down.)
+        self.counters = WorkerCounters(bool(getattr(config, "metrics_bind", None)), BUS.counts)
+        self.timed = self.access_log is not None or self.counters.enabled  # each request's start time is needed
         self.listeners = [_raw(sock) for sock in sockets]
         self.tls_context = (
             make_context(config.certfile, config.keyfile, config.ca_certs)
@@ -82,15 +89,7 @@ class WorkerServer:
         self.finished = Event()  # stop() is complete
         self.slot = None  # this worker's WorkerSlot when a master runs it: load shared with the others
         self._greenlets: list[gevent.Greenlet] = []
-        self._spare = SpareDescriptor()
-        self._busy_response = busy_response(config.server_header)
-        self._full_warning = Throttled(
-            "At capacity: %d connections open, none idle; new clients get 503 (raise --worker-connections"
-            " or the open-file limit, or add workers)"
-        )
-        self._emfile_warning = Throttled(
-            "Out of file descriptors (%s); new clients get 503 (raise the open-file limit: ulimit -n, LimitNOFILE=)"
-        )
+        self._full = AtCapacity(config.server_header)  # the spare descriptor, the 503, the warnings
 
     def start(self) -> None:
         """Start accepting (returns at once)."""
@@ -116,6 +115,7 @@ class WorkerServer:
         hub = get_hub()
         watcher = hub.loop.io(listener.fileno(), 1)
         share_accepts = self.config.workers > 1 and not (self.config.reuse_port and tcp)
+        counters = self.counters
         try:
             while not self.stopping:
                 if len(connections) >= limit:
@@ -148,6 +148,7 @@ class WorkerServer:
                     sock = TLSSocket(sock, self.tls_context)
                 connection = Connection(sock, peer, self, local)
                 connections.add(connection)
+                counters.accepted += 1
                 connection.start()
                 if self.slot is not None:
                     self.slot.count(len(connections))
@@ -175,7 +176,7 @@ class WorkerServer:
         if self._shed_idle(max(1, limit // 10)):
             self._below_limit.wait(0.1)
             return
-        self._full_warning.warn(len(self.connections))
+        self._full.full_warning.warn(len(self.connections))
         self._refuse_waiting(listener)
 
     def _refuse_waiting(self, listener: _socket.socket, most: int = 256) -> None:
@@ -185,7 +186,8 @@ class WorkerServer:
             accepted = self._accept_one(listener)
             if accepted is None or accepted is RETRY:
                 return
-            Refusal(_socket.socket(listener.family, socket.SOCK_STREAM, 0, accepted[0]), self._busy_response, loop)
+            Refusal(_socket.socket(listener.family, socket.SOCK_STREAM, 0, accepted[0]), self._full.busy_response, loop)
+            self.counters.shed += 1
 
     def _accept_one(self, listener: _socket.socket):
         """The next waiting client as (fd, peer); None when none waits; RETRY after a
@@ -206,23 +208,24 @@ class WorkerServer:
         """accept() failed for want of descriptors: answer the waiting clients 503
         with the spare one (unless idle keep-alive connections can make room),
         then pause a moment so a full table is no busy loop."""
-        self._emfile_warning.warn(exc.strerror)
+        self._full.emfile_warning.warn(exc.strerror)
         if self._shed_idle(max(1, len(self.connections) // 10)):
             self._below_limit.clear()
             self._below_limit.wait(0.1)
             return
         for _ in range(64):
-            if not self._spare.give_up():
+            if not self._full.spare.give_up():
                 break
             try:
                 fd, _ = listener._accept()
             except OSError:
-                self._spare.take_back()
+                self._full.spare.take_back()
                 break
             sock = _socket.socket(listener.family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
-            _answer_now(sock, self._busy_response)  # closes it
-            self._spare.take_back()
+            _answer_now(sock, self._full.busy_response)  # closes it
+            self.counters.shed += 1
+            self._full.spare.take_back()
         gevent.sleep(0.01)
 
     def _shed_idle(self, count: int) -> int:
@@ -233,9 +236,11 @@ class WorkerServer:
         for connection in idle[:count]:
             connection.closing = True
             connection.abort()
-        if idle:
-            log.debug("At capacity: closed %d idle keep-alive connections", min(count, len(idle)))
-        return min(count, len(idle))
+        shed = min(count, len(idle))
+        if shed:
+            log.debug("At capacity: closed %d idle keep-alive connections", shed)
+            self.counters.shed += shed
+        return shed
 
     def _busier_than_another(self) -> bool:
         """This worker holds clearly more connections than another serving worker."""
@@ -256,6 +261,17 @@ class WorkerServer:
 
     def channel_closed(self, channel) -> None:
         self.channels.discard(channel)
+
+    def log_request(self, remote_addr: str, head, status: int, sent: int, started: float, request_id) -> None:
+        """A response written: the access log line, the metrics."""
+        if self.access_log is not None:
+            self.access_log.log(remote_addr, head, status, sent, started, request_id)
+        counters = self.counters
+        if counters.enabled:
+            counters.statuses[status // 100 % 10] += 1
+            elapsed = time.time() - started
+            counters.buckets[bisect_left(DURATION_BOUNDS, elapsed)] += 1
+            counters.duration_sum += elapsed
 
     def request_done(self) -> None:
         """Count a served request; past ``max_requests`` the worker recycles."""
@@ -348,7 +364,7 @@ class WorkerServer:
         gevent.killall(self._greenlets, block=False)
         if self.access_log is not None:
             self.access_log.close()
-        self._spare.close()
+        self._full.spare.close()
         self.finished.set()
 
 

@@ -72,6 +72,8 @@ class WebSocketChannel(Channel):
             direct = not self._outbox and not self._writing and get_ident() == self._hub.thread_ident
         # In the hub's thread with nothing queued: write now, without the queue.
         sent = self._send_now(frame) if direct else self._enqueue(frame)
+        if sent:
+            self._connection.server.counters.ws_out += 1
         if sent and close:
             self.close()
         return sent
@@ -142,6 +144,7 @@ class WebSocketChannel(Channel):
             kind = type(event)
             if kind is Message:
                 if self._state == OPEN:
+                    self._connection.server.counters.ws_in += 1
                     self._deliver(("on_receive", event.data))
             elif kind is Ping:
                 self._enqueue(encode_frame(PONG, event.payload), force=True)
