@@ -28,6 +28,7 @@ SAMPLE = {
     "server_header": ("x", "x"),
     "preload": ("true", True),
     "request_id": ("true", True),
+    "proxy_protocol": ("true", True),
     "certfile": ("/tmp/c.pem", "/tmp/c.pem"),
     "keyfile": ("/tmp/k.pem", "/tmp/k.pem"),
     "ca_certs": ("/tmp/ca.pem", "/tmp/ca.pem"),

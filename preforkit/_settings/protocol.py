@@ -29,6 +29,17 @@ PROTOCOL_SETTINGS: tuple[Setting, ...] = (
         metavar="IPS",
     ),
     Setting(
+        "proxy_protocol",
+        ("--proxy-protocol/--no-proxy-protocol",),
+        parse_bool,
+        False,
+        "Read the PROXY protocol header (v1 or v2: HAProxy send-proxy, AWS NLB) that starts each connection, only"
+        " from peers in --forwarded-allow-ips; it sets the client address (and, from v2's SSL TLV, the scheme)."
+        " A malformed header or another peer: the connection is closed.",
+        section="app",
+        is_flag=True,
+    ),
+    Setting(
         "worker_connections",
         ("--worker-connections",),
         optional(at_least(parse_int, 1)),

@@ -135,7 +135,19 @@ class Connection(Transport, RequestCycle, Handover):
 
     def start(self) -> None:
         """A new connection: serve it in a pooled greenlet (its request is often there
-        already); with TLS, after a handshake driven by the hub's watchers, with no greenlet."""
+        already); with TLS, after a handshake driven by the hub's watchers, with no greenlet;
+        with --proxy-protocol, after its PROXY header (from a trusted peer only)."""
+        if self.server.config.proxy_protocol:
+            if not self.trusted:
+                log.info("PROXY protocol: closing the connection from %s, not in --forwarded-allow-ips", self.peer)
+                self.close()
+                return
+            self.head_started = time.monotonic()  # --header-timeout bounds the wait for the header
+            self._proxy_step()
+            return
+        self._begin()
+
+    def _begin(self) -> None:
         if self.tls:
             self.head_started = time.monotonic()  # --header-timeout bounds the handshake
             self._handshake_step()

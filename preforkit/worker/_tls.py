@@ -35,6 +35,10 @@ class TLSSocket:
     def close(self) -> None:
         self.raw.close()
 
+    def feed(self, data: bytes) -> None:
+        """Ciphertext already read from the socket (what followed a PROXY protocol header)."""
+        self._incoming.write(data)
+
     def flush(self) -> bool:
         """Write pending ciphertext; True when nothing is left."""
         self.pending += self._outgoing.read()

@@ -7,20 +7,69 @@ The sweeper sees how long the current wait has lasted (``waiting_since``).
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
 
 from .._common.outbox import Outbox
-from ..http import CONTINUE
+from ..http import CONTINUE, ProtocolError
+from ..http._proxy_protocol import parse as parse_proxy_header
 
 RECV_SIZE = 65536
+log = logging.getLogger("preforkit.error")
 
 
 class Transport:
     """Socket and TLS I/O of one connection (the state lives in ``Connection``'s slots)."""
 
     __slots__ = ()
+
+    def _proxy_step(self) -> None:
+        """In the hub, before TLS and HTTP: read the PROXY protocol header, then go on (``_begin``).
+
+        Waits on the read watcher, without a greenlet; bytes read past the
+        header go to the request buffer (or to TLS).  A malformed header or
+        EOF closes the connection; a slow one meets --header-timeout.
+        """
+        watcher = self.read_watcher()
+        watcher.stop()
+        raw = self.sock.raw if self.tls else self.sock
+        try:
+            data = raw.recv(RECV_SIZE)
+        except BlockingIOError:
+            watcher.start(self._proxy_step)
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            return
+        buffer = self.buffer
+        buffer += data
+        try:
+            found = parse_proxy_header(buffer)
+        except ProtocolError as exc:
+            log.info("PROXY protocol: closing the connection from %s: %s", self.peer, exc)
+            self.close()
+            return
+        if found is None:
+            watcher.start(self._proxy_step)
+            return
+        header, used = found
+        del buffer[:used]
+        if header.client is not None:
+            self.peer = header.client
+            self.remote_addr = header.client[0]
+            self.trusted = header.client[0] in self.server.trusted_proxies  # forwarding headers now come from it
+            self._base_environ = None
+        if header.tls is not None:
+            self.local = (self.local[0], self.local[1], "https" if header.tls else "http")
+        if self.tls:
+            self.sock.feed(bytes(buffer))
+            buffer.clear()
+        self.head_started = 0.0
+        self._begin()
 
     def abort(self) -> None:
         """End the connection from another greenlet: its pending I/O fails."""
