@@ -68,6 +68,12 @@ def _check(app_spec: str, config: Config) -> tuple[str | None, str]:
             parse_address(address)
     except (AppLoadError, BindError) as exc:
         return str(exc), ""
+    from .master._privileges import PrivilegeError, resolve
+
+    try:
+        resolve(config.user, config.group)
+    except PrivilegeError as exc:
+        return str(exc), ""
     if config.chdir:
         try:
             os.chdir(config.chdir)

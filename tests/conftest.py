@@ -36,11 +36,11 @@ class CLIServer:
     line matching a pattern (an event, not a sleep).
     """
 
-    def __init__(self, args, env=None, cwd=ROOT, ready=r"Listening at"):
+    def __init__(self, args, env=None, cwd=ROOT, ready=r"Listening at", python=sys.executable):
         full_env = dict(os.environ, PYTHONUNBUFFERED="1")
         full_env.update(env or {})
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "preforkit", *args],
+            [python, "-m", "preforkit", *args],
             cwd=cwd,
             env=full_env,
             stdout=subprocess.PIPE,
@@ -106,8 +106,8 @@ class CLIServer:
 def cli_server():
     started = []
 
-    def start(*args, env=None, cwd=ROOT, ready=r"Listening at"):
-        server = CLIServer(list(args), env=env, cwd=cwd, ready=ready)
+    def start(*args, env=None, cwd=ROOT, ready=r"Listening at", python=sys.executable):
+        server = CLIServer(list(args), env=env, cwd=cwd, ready=ready, python=python)
         started.append(server)
         return server
 

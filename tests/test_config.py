@@ -54,6 +54,8 @@ SAMPLE = {
     "pid": ("/tmp/p.pid", "/tmp/p.pid"),
     "control_socket": ("/tmp/c.sock", "/tmp/c.sock"),
     "metrics_bind": ("127.0.0.1:9100", "127.0.0.1:9100"),
+    "user": ("nobody", "nobody"),
+    "group": ("nogroup", "nogroup"),
     "error_log": ("/tmp/e.log", "/tmp/e.log"),
     "log_format": ("json", "json"),
     "log_config": ("/tmp/l.json", "/tmp/l.json"),

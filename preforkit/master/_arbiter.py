@@ -45,7 +45,9 @@ def _workers(count: int, adjective: str = "") -> str:
 class Arbiter(Spawner, Supervisor):
     """Runs ``config.workers`` worker processes serving ``app_spec``."""
 
-    def __init__(self, app_spec: str, config, sockets, *, reload_config=None, app=None, metrics=None) -> None:
+    def __init__(
+        self, app_spec: str, config, sockets, *, reload_config=None, app=None, metrics=None, control=None
+    ) -> None:
         self.app_spec = app_spec
         self.config = config
         self.sockets = sockets
@@ -66,7 +68,7 @@ class Arbiter(Spawner, Supervisor):
         self._pipe = (-1, -1)
         self._last_status = ""
         self.broker: Broker | None = None
-        self.control: ControlServer | None = None
+        self.control: ControlServer | None = control  # `preforkit status` and friends
         self.metrics = metrics  # a MetricsServer with --metrics-bind
         self.started = time.monotonic()
         self.started_at = time.time()
@@ -80,7 +82,8 @@ class Arbiter(Spawner, Supervisor):
         set_proctitle(f"master [{self.app_spec}]")
         self._install_signals()
         self.broker = Broker(self.config.pubsub, self._pipe[1])
-        self._open_control()
+        if self.metrics is not None:
+            log.info("Metrics at http://%s/metrics", self.metrics.address)
         addresses = ", ".join(describe(sock) for sock in self.sockets)
         log.info("Listening at %s (master pid %d, %s)", addresses, os.getpid(), _workers(self.config.workers))
         try:
@@ -141,22 +144,6 @@ class Arbiter(Spawner, Supervisor):
                 broker.on_readable(item)
 
     # -- the control socket --------------------------------------------------------
-
-    def _open_control(self) -> None:
-        path = self.config.control_socket
-        if path == "off":
-            return
-        from .._common.control import default_path
-
-        path = path or default_path(os.getpid())
-        try:
-            self.control = ControlServer(path)
-        except OSError as exc:
-            log.warning("No control socket (preforkit status will not find this master): %s: %s", path, exc)
-            return
-        log.info("Control socket: %s", path)
-        if self.metrics is not None:
-            log.info("Metrics at http://%s/metrics", self.metrics.address)
 
     def _control_request(self, request: dict) -> dict:
         """A command from ``preforkit status|reload|stop|workers`` (in the loop, like a signal)."""

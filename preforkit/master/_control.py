@@ -77,6 +77,22 @@ class ControlServer:
             pass
 
 
+def open_control(setting: str | None) -> ControlServer | None:
+    """The master's control socket (``--control-socket``; ``off``: none), logged; None if it cannot be made."""
+    if setting == "off":
+        return None
+    from .._common.control import default_path
+
+    path = setting or default_path(os.getpid())
+    try:
+        server = ControlServer(path)
+    except OSError as exc:
+        log.warning("No control socket (preforkit status will not find this master): %s: %s", path, exc)
+        return None
+    log.info("Control socket: %s", path)
+    return server
+
+
 def _remove_stale(path: str) -> None:
     """Remove a socket file nobody listens on (left by a master that was killed)."""
     if not os.path.exists(path):

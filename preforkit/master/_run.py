@@ -10,9 +10,12 @@ import sys
 from .._common.cooperative import make_drivers_cooperative, warn_blocking_drivers
 from .._common.limits import raise_open_file_limit
 from ._binding import BindError, bind, parse_address
+from ._control import open_control
 from ._logging import LogSetupError, setup_logging
 from ._metrics import MetricsServer
 from ._pidfile import Pidfile, PidfileError
+from ._privileges import PrivilegeError
+from ._privileges import drop as drop_privileges
 from ._systemd import listen_fds
 
 log = logging.getLogger("preforkit.error")
@@ -84,12 +87,32 @@ def run(app_spec: str, config, reload_config=None) -> int:
     if config.umask is not None:
         os.umask(config.umask)
     sockets = []
+    control = None
     from_systemd = bool(os.environ.get("LISTEN_FDS"))
     try:
         try:
             sockets = bind_sockets(config)
         except BindError as exc:
             print(f"Error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        metrics = None
+        if config.metrics_bind:
+            try:
+                metrics = MetricsServer(config.metrics_bind)
+            except (OSError, BindError) as exc:
+                print(f"Error: cannot serve metrics at {config.metrics_bind}: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+        control = open_control(config.control_socket)  # before dropping privileges: where root's client looks
+        try:
+            drop_privileges(
+                config.user,
+                config.group,
+                [config.pid, config.error_log, config.access_log, control.path if control else None],
+            )
+        except (PrivilegeError, OSError) as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            if control is not None:
+                control.close()
             return EXIT_USAGE
         app = None
         if config.monkey_patch:
@@ -110,17 +133,14 @@ def run(app_spec: str, config, reload_config=None) -> int:
                 return 1
             app, interface = prepare_app(app, config.interface)
             log.info("Using the %s interface for %s (preloaded)", interface, app_spec)
-        metrics = None
-        if config.metrics_bind:
-            try:
-                metrics = MetricsServer(config.metrics_bind)
-            except (OSError, BindError) as exc:
-                print(f"Error: cannot serve metrics at {config.metrics_bind}: {exc}", file=sys.stderr)
-                return EXIT_USAGE
-        arbiter = Arbiter(app_spec, config, sockets, reload_config=reload_config, app=app, metrics=metrics)
+        arbiter = Arbiter(
+            app_spec, config, sockets, reload_config=reload_config, app=app, metrics=metrics, control=control
+        )
         return arbiter.run()
     finally:
         _close_sockets(sockets, unlink=not from_systemd)
+        if control is not None:
+            control.close()  # the arbiter closed it already, unless the start failed before it ran
         if pidfile is not None:
             pidfile.unlink()
 
