@@ -40,9 +40,13 @@ setup(
             "psycopg[binary]>=3.1",
             "sqlalchemy>=2.0",
             "grpcio>=1.60",
+            "watchfiles>=0.20",  # the --reload tests, both backends
+            "mkdocs>=1.5",  # the docs site, built --strict by tests/test_docs.py
+            "mkdocs-material>=9",
         ],
         "bench": ["gunicorn>=21", "uvicorn[standard]>=0.30", "granian>=1.5", "matplotlib>=3.5", "psycogreen>=1.0"],
         "proctitle": ["setproctitle>=1.3"],
+        "reload": ["watchfiles>=0.20"],
         "redis": ["redis>=4.5"],
         "fuzz": ["atheris>=2.3"],
     },

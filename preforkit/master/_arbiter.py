@@ -28,6 +28,7 @@ from ._broker import Broker
 from ._control import ControlServer, status
 from ._metrics import render
 from ._proctitle import set_proctitle
+from ._reloader import Reloader, compile_error
 from ._spawn import Spawner
 from ._supervise import Supervisor
 from ._systemd import Notifier
@@ -69,6 +70,7 @@ class Arbiter(Spawner, Supervisor):
         self._last_status = ""
         self.broker: Broker | None = None
         self.control: ControlServer | None = control  # `preforkit status` and friends
+        self.reloader: Reloader | None = None  # --reload
         self.metrics = metrics  # a MetricsServer with --metrics-bind
         self.started = time.monotonic()
         self.started_at = time.time()
@@ -82,6 +84,11 @@ class Arbiter(Spawner, Supervisor):
         set_proctitle(f"master [{self.app_spec}]")
         self._install_signals()
         self.broker = Broker(self.config.pubsub, self._pipe[1])
+        if self.config.reload:
+            self.reloader = Reloader(
+                self.config.reload_dir, self.config.reload_include, self.config.reload_exclude, wake=self._wake
+            )
+            log.info("--reload: watching %s", self.reloader.describe())
         if self.metrics is not None:
             log.info("Metrics at http://%s/metrics", self.metrics.address)
         addresses = ", ".join(describe(sock) for sock in self.sockets)
@@ -100,6 +107,8 @@ class Arbiter(Spawner, Supervisor):
                 self.murder_workers()
                 self.check_memory()
                 self.check_reload()
+                if self.reloader is not None:
+                    self.watch_sources()
                 self.manage_workers()
                 self.check_ready()
                 self.notifier.watchdog()
@@ -142,6 +151,27 @@ class Arbiter(Spawner, Supervisor):
                 self.metrics.on_readable(lambda: render(self))
             else:
                 broker.on_readable(item)
+
+    # -- --reload -------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        """From another thread: make the loop look now (the watchfiles thread saw a change)."""
+        try:
+            os.write(self._pipe[1], b"w")
+        except OSError:
+            pass
+
+    def watch_sources(self) -> None:
+        changed = self.reloader.changed()
+        if not changed:
+            return
+        error = compile_error(changed)
+        shown = ", ".join(os.path.relpath(path) for path in changed[:3]) + (" ..." if len(changed) > 3 else "")
+        if error:
+            log.error("--reload: not reloading, a changed file does not compile: %s", error)
+            return
+        log.info("--reload: %s changed; reloading", shown)
+        self.handle_hup()
 
     # -- the control socket --------------------------------------------------------
 
@@ -328,6 +358,8 @@ class Arbiter(Spawner, Supervisor):
             self.reap_workers()
             time.sleep(0.01)
         signal.set_wakeup_fd(-1)
+        if self.reloader is not None:
+            self.reloader.stop()
         if self.control is not None:
             self.control.close()
         if self.metrics is not None:

@@ -49,6 +49,9 @@ def run(app_spec: str, config, reload_config=None) -> int:
     from ..worker import prepare_app
     from ._arbiter import Arbiter
 
+    if config.reload and config.preload:
+        print("Error: --reload cannot be combined with --preload (the master would keep the old code)", file=sys.stderr)
+        return EXIT_USAGE
     try:
         setup_logging(config)
     except LogSetupError as exc:
