@@ -31,7 +31,7 @@ SAMPLE = {
     "proxy_protocol": ("true", True),
     "reload": ("true", True),
     "reload_dir": ("src", ["src"]),
-    "reload_include": ("*.py,*.html", ["*.py", "*.html"]),
+    "reload_include": ("*.html", ["*.html"]),
     "reload_exclude": ("build", ["build"]),
     "certfile": ("/tmp/c.pem", "/tmp/c.pem"),
     "keyfile": ("/tmp/k.pem", "/tmp/k.pem"),
