@@ -1,8 +1,8 @@
-"""Print the README's settings table from ``preforkit.config.SETTINGS``.
+"""Print the docs' settings reference table (docs/settings.md) from ``preforkit.config.SETTINGS``.
 
 python scripts/settings_table.py            # print the table
-python scripts/settings_table.py --check    # exit 1 if README.md is stale
-python scripts/settings_table.py --write    # rewrite it in README.md
+python scripts/settings_table.py --check    # exit 1 if docs/settings.md is stale
+python scripts/settings_table.py --write    # rewrite it in docs/settings.md
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 from preforkit.config import SETTINGS
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+README = pathlib.Path(__file__).resolve().parent.parent / "docs" / "settings.md"
 BEGIN = "<!-- settings-table:begin -->"
 END = "<!-- settings-table:end -->"
 
@@ -51,7 +51,7 @@ def main() -> int:
     if "--check" in sys.argv:
         current = README.read_text(encoding="utf-8")
         if render(current) != current:
-            print("README.md settings table is stale: run python scripts/settings_table.py --write")
+            print("docs/settings.md settings table is stale: run python scripts/settings_table.py --write")
             return 1
         return 0
     if "--write" in sys.argv:

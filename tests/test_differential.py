@@ -1,6 +1,6 @@
 """Differential check against h11: the same corpus, the same verdicts — except where listed.
 
-Each deliberate difference has its reason here and in the README ("Limits and security").
+Each deliberate difference has its reason here and in docs/security.md ("Limits and security").
 A difference that is not listed fails the test, so none can appear unnoticed.
 """
 

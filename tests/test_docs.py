@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 import subprocess
@@ -40,3 +41,21 @@ def test_changelog_has_unreleased_or_version():
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert changelog.startswith("# Changelog")
     assert re.search(r"^## \[(Unreleased|\d+\.\d+\.\d+)\]", changelog, re.MULTILINE)
+
+
+def test_docs_site_builds_strictly(tmp_path):
+    """MkDocs (Material) builds docs/ with --strict: no broken link, no page left out of the nav."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "site" / "settings" / "index.html").exists()
+
+
+def test_readme_links_into_the_docs():
+    readme = (ROOT / "README.md").read_text()
+    for page in re.findall(r"\]\((docs/[a-z_]+\.md)\)", readme):
+        assert (ROOT / page).exists(), page
+    assert "docs/settings.md" in readme
