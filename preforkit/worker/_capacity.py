@@ -15,6 +15,7 @@ in reserve is given up for the moment it takes to answer.
 
 from __future__ import annotations
 
+import _socket
 import errno
 import logging
 import os
@@ -169,3 +170,32 @@ class AtCapacity:
         self.emfile_warning = Throttled(
             "Out of file descriptors (%s); new clients get 503 (raise the open-file limit: ulimit -n, LimitNOFILE=)"
         )
+
+
+_poll = get_original("select", "poll")  # monkey-patching takes poll() away; with timeout 0 it never blocks
+_POLLIN = get_original("select", "POLLIN")
+
+
+def pending(listener: _socket.socket) -> bool:
+    """A connection is waiting in ``listener``'s backlog (checked without blocking).
+
+    poll(), not select(): select() fails for a descriptor above 1023, which a
+    worker holding thousands of connections may well give its listener.
+    """
+    poller = _poll()
+    poller.register(listener.fileno(), _POLLIN)
+    return bool(poller.poll(0))
+
+
+def answer_now(sock: _socket.socket, response: bytes) -> None:
+    """Out of descriptors: read what came, answer, close (no lingering: no fd to spare)."""
+    try:
+        try:
+            sock.recv(65536)
+        except BlockingIOError:
+            pass
+        sock.send(response)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    sock.close()

@@ -12,13 +12,12 @@ from bisect import bisect_left
 import gevent
 from gevent import get_hub
 from gevent.event import Event
-from gevent.monkey import get_original
 
 from .._common.stats import DURATION_BOUNDS, WorkerCounters
 from ..http import HeadLimits, HeadParser
 from ._access_log import AccessLog
 from ._bus import BUS
-from ._capacity import AtCapacity, Refusal, capacity
+from ._capacity import AtCapacity, Refusal, answer_now, capacity, pending
 from ._connection import Connection
 from ._outcome import WAITING
 from ._pool import GreenletPool
@@ -35,8 +34,6 @@ BALANCE_DELAY = 0.001
 
 # trio's lesson: these mean "out of resources right now", not "broken".
 ACCEPT_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
-_poll = get_original("select", "poll")  # monkey-patching takes poll() away; with timeout 0 it never blocks
-_POLLIN = get_original("select", "POLLIN")
 RETRY = object()  # _accept_one: accept() failed for a moment; go round again
 
 
@@ -125,7 +122,7 @@ class WorkerServer:
                     # Leave the next connection to a less loaded worker; take it
                     # anyway if none has within a moment (busy, hung or gone).
                     gevent.sleep(BALANCE_DELAY)
-                    if not _pending(listener):
+                    if not pending(listener):
                         hub.wait(watcher)
                         continue
                 try:
@@ -171,7 +168,7 @@ class WorkerServer:
         """
         self._below_limit.clear()
         get_hub().wait(watcher)  # level-triggered: returns while a connection is pending
-        if self._below_limit.wait(0.05) or self.stopping or not _pending(listener):
+        if self._below_limit.wait(0.05) or self.stopping or not pending(listener):
             return
         if self._shed_idle(max(1, limit // 10)):
             self._below_limit.wait(0.1)
@@ -223,7 +220,7 @@ class WorkerServer:
                 break
             sock = _socket.socket(listener.family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
-            _answer_now(sock, self._full.busy_response)  # closes it
+            answer_now(sock, self._full.busy_response)  # closes it
             self.counters.shed += 1
             self._full.spare.take_back()
         gevent.sleep(0.01)
@@ -386,28 +383,3 @@ def _local_address(listener: _socket.socket, scheme: str) -> tuple[str, int | No
     if isinstance(address, tuple):
         return address[0], address[1], scheme
     return "localhost", None, scheme
-
-
-def _pending(listener: _socket.socket) -> bool:
-    """A connection is waiting in ``listener``'s backlog (checked without blocking).
-
-    poll(), not select(): select() fails for a descriptor above 1023, which a
-    worker holding thousands of connections may well give its listener.
-    """
-    poller = _poll()
-    poller.register(listener.fileno(), _POLLIN)
-    return bool(poller.poll(0))
-
-
-def _answer_now(sock: _socket.socket, response: bytes) -> None:
-    """Out of descriptors: read what came, answer, close (no lingering: no fd to spare)."""
-    try:
-        try:
-            sock.recv(65536)
-        except BlockingIOError:
-            pass
-        sock.send(response)
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-    sock.close()
