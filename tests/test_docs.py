@@ -59,3 +59,21 @@ def test_readme_links_into_the_docs():
     for page in re.findall(r"\]\((docs/[a-z_]+\.md)\)", readme):
         assert (ROOT / page).exists(), page
     assert "docs/settings.md" in readme
+
+
+def test_plot_reads_the_newest_results_tables():
+    """benchmarks/plot.py finds the tables it draws and reads their figures (the drawing needs matplotlib)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import plot
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    throughput = plot.first_table(text, ["server", "hello -c100"])
+    assert throughput[1][0] == "preforkit"
+    assert plot.number(throughput[1][1]) > 1000
+    assert plot.number("86.2K (x1.10)") == 86200
+    assert plot.number("56.2 MiB") == 56.2
+    assert plot.number("10,000") == 10000
+    connections = plot.first_table(text, ["kind", "server", "answered / held", "still open", "RSS before"])
+    assert any(row[:2] == ["idle", "preforkit"] for row in connections)
