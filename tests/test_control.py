@@ -148,10 +148,10 @@ try:
 except PermissionError:
     print("permission denied")
     sys.exit()
-sock.sendall(b'{"command": "status"}\\n')
-try:
+try:  # the master may close before the request is even sent: refused all the same
+    sock.sendall(b'{"command": "status"}\\n')
     print("answer:", sock.recv(65536) or "none")
-except ConnectionResetError:
+except (BrokenPipeError, ConnectionResetError):
     print("answer: none")
 """
 
