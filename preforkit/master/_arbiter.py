@@ -26,7 +26,7 @@ from .._common.process import (
 from ._binding import describe
 from ._broker import Broker
 from ._control import ControlServer, status
-from ._metrics import render
+from ._metrics import RetiredCounters, render
 from ._proctitle import set_proctitle
 from ._reloader import Reloader, compile_error
 from ._spawn import Spawner
@@ -74,7 +74,7 @@ class Arbiter(Spawner, Supervisor):
         self.metrics = metrics  # a MetricsServer with --metrics-bind
         self.started = time.monotonic()
         self.started_at = time.time()
-        self.retired_counters: dict = {}  # metrics counters of the workers that exited, added up
+        self.retired_counters = RetiredCounters()  # metrics counters of the workers that exited, added up
         self.restarts: dict[str, int] = {}  # workers replaced, by reason (crash, hung, memory...)
 
     # -- the loop ---------------------------------------------------------------

@@ -39,23 +39,13 @@ class ControlServer:
 
     def on_readable(self, handle) -> None:
         """Answer every waiting client: ``handle(request) -> reply``."""
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                log.warning("Control socket: accept failed: %s", exc)
-                return
-            with client:
-                self._answer(client, handle)
+        answer_each(self.sock, "Control socket", lambda client: self._answer(client, handle))
 
     def _answer(self, client: socket.socket, handle) -> None:
         pid, uid, _ = _PEERCRED.unpack(client.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
         if uid not in (0, os.geteuid()):
             log.warning("Control socket: refused pid %d of uid %d (not this server's user)", pid, uid)
             return
-        client.settimeout(1.0)  # a client that connects and says nothing does not hold the master up
         try:
             line = read_line(client)
             try:
@@ -75,6 +65,39 @@ class ControlServer:
             os.unlink(self.path)
         except OSError:
             pass
+
+
+def answer_each(sock: socket.socket, name: str, answer) -> None:
+    """Accept every client waiting on the non-blocking listener ``sock`` and ``answer(client)``, one at a
+    time, in the master's loop; each client is closed after, and has a second to say what it wants."""
+    while True:
+        try:
+            client, _ = sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.warning("%s: accept failed: %s", name, exc)
+            return
+        with client:
+            client.settimeout(1.0)  # a client that connects and says nothing does not hold the master up
+            try:
+                answer(client)
+            except OSError:
+                pass
+
+
+def worker_state(worker) -> str:
+    """booting, ready, draining, or retiring (told to drain by the master)."""
+    return "retiring" if worker.retiring else STATE_NAMES.get(worker.slot.state, "booting")
+
+
+def worker_rss(pid: int) -> int | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).memory_info().rss
+    except psutil.Error:
+        return None
 
 
 def open_control(setting: str | None) -> ControlServer | None:
@@ -112,26 +135,19 @@ def _remove_stale(path: str) -> None:
 
 def status(arbiter) -> dict:
     """The master and one row per worker, as ``preforkit status`` shows them."""
-    import psutil
-
     now = time.monotonic()
     rows = []
     for worker in sorted(arbiter.workers.values(), key=lambda w: w.age):
         slot = worker.slot
-        try:
-            rss = psutil.Process(worker.pid).memory_info().rss
-        except psutil.Error:
-            rss = None
-        state = "retiring" if worker.retiring else STATE_NAMES.get(slot.state, "unknown")
         rows.append(
             {
                 "pid": worker.pid,
                 "age": worker.age,
                 "generation": worker.generation,
-                "state": state,
+                "state": worker_state(worker),
                 "reason": worker.reason or None,
                 "uptime": round(now - worker.started, 1),
-                "rss": rss,
+                "rss": worker_rss(worker.pid),
                 "connections": slot.connection_states(),
                 "requests": slot.requests,
                 "heartbeat": round(now - slot.last_beat, 2),

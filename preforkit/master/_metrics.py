@@ -9,15 +9,12 @@ Prometheus's exposition format 0.0.4, which ``promtool check metrics`` accepts.
 
 from __future__ import annotations
 
-import logging
 import socket
 import struct
 
 from .._common.stats import DURATION_BOUNDS, STATUS_CLASSES
 from ._binding import address_of, parse_address
-from ._control import STATE_NAMES
-
-log = logging.getLogger("preforkit.error")
+from ._control import answer_each, worker_rss, worker_state
 
 RESTART_REASONS = ("crash", "hung", "max_requests", "memory", "reload")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -61,20 +58,7 @@ class MetricsServer:
         return address_of(self.sock)
 
     def on_readable(self, render) -> None:
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                log.warning("Metrics: accept failed: %s", exc)
-                return
-            with client:
-                client.settimeout(1.0)  # a scraper that says nothing does not hold the master up
-                try:
-                    _answer(client, render)
-                except OSError:
-                    pass
+        answer_each(self.sock, "Metrics", lambda client: _answer(client, render))
 
     def close(self) -> None:
         self.sock.close()
@@ -112,8 +96,6 @@ def listen_backlog(sock: socket.socket) -> int | None:
 
 def render(arbiter) -> str:
     """Every metric, now."""
-    import psutil
-
     totals = RetiredCounters(arbiter.retired_counters)
     connections = dict.fromkeys(("idle", "active", "held", "websocket", "stream"), 0)
     worker_states = dict.fromkeys(("booting", "ready", "draining", "retiring"), 0)
@@ -123,11 +105,10 @@ def render(arbiter) -> str:
         totals.add(slot.counters())
         for state, count in slot.connection_states().items():
             connections[state] += count
-        worker_states["retiring" if worker.retiring else STATE_NAMES.get(slot.state, "booting")] += 1
-        try:
-            rss.append((worker.pid, psutil.Process(worker.pid).memory_info().rss))
-        except psutil.Error:
-            pass
+        worker_states[worker_state(worker)] += 1
+        size = worker_rss(worker.pid)
+        if size is not None:
+            rss.append((worker.pid, size))
     out: list[str] = []
 
     def family(name: str, kind: str, text: str, samples) -> None:

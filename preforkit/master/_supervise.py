@@ -34,8 +34,7 @@ class Supervisor:
             worker = self.workers.pop(pid, None)
             if worker is None:
                 continue
-            for name, value in worker.slot.counters().items():  # metrics totals never go back
-                self.retired_counters[name] = self.retired_counters.get(name, 0) + value
+            self.retired_counters.add(worker.slot.counters())  # metrics totals never go back
             worker.slot.close()
             self.broker.remove(pid)
             self._worker_exited(worker, status)
