@@ -19,8 +19,10 @@ _ticker = None
 
 def _tick_forever() -> None:
     while True:
-        gevent.sleep(1 - time.time() % 1)  # wake at the next full second
-        now = time.strftime("%H:%M:%S")
+        second = int(time.time()) + 1  # wake at the next full second, never before it:
+        while time.time() < second:  # a timer may fire a little early (the loop's clock is cached)
+            gevent.sleep(second - time.time())
+        now = time.strftime("%H:%M:%S", time.localtime(second))
         held = list(waiting)
         waiting.clear()
         for respond in held:

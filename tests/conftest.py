@@ -14,6 +14,21 @@ import preforkit
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def pytest_report_header(config):
+    """Which hot path this run tests: compiled (the default where built) or pure Python."""
+    import importlib
+
+    from preforkit import _accel
+
+    for module in _accel.ACCELERATED:
+        importlib.import_module(module)
+    compiled = _accel.compiled_modules()
+    if compiled:
+        return f"preforkit: the compiled hot path ({len(compiled)} of {len(_accel.ACCELERATED)} modules compiled)"
+    why = "PREFORKIT_PURE_PYTHON is set" if _accel.pure_python_requested() else "nothing compiled here"
+    return f"preforkit: the pure-Python hot path ({why})"
+
+
 @pytest.fixture
 def serve():
     """``serve(handler, **options)`` starts a background server; stopped after the test."""

@@ -429,3 +429,14 @@ def test_the_worker_server_keeps_few_attributes():
     finally:
         for sock in sockets:
             sock.close()
+
+
+def test_accepted_connections_send_without_nagle_delay(serve):
+    """TCP_NODELAY is set once on the listener, and every accepted connection has it (Linux
+    copies it to accepted sockets): a streamed chunk never waits for the client's delayed ACK."""
+    server = serve(apps.hello)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(client)[0] == 200
+        (connection,) = server._worker.connections
+        assert connection.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1

@@ -170,3 +170,8 @@ def body_reader(content_length: int | None, chunked: bool, max_body: int):
     if content_length:
         return ContentLengthReader(content_length)
     return None
+
+
+from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
+
+accelerate(globals())

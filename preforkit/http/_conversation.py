@@ -130,3 +130,8 @@ def may_send_continue(http_version: str, expect_continue: bool, already_sent: bo
     client) and never twice.
     """
     return http_version == "1.1" and expect_continue and not already_sent
+
+
+from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
+
+accelerate(globals())

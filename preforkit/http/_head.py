@@ -293,3 +293,7 @@ def _parse_field_line(line: str) -> tuple[str, str]:
 
 
 _new_head = tuple.__new__  # RequestHead's fields in order, without the keyword-argument constructor
+
+from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
+
+accelerate(globals())

@@ -268,3 +268,8 @@ def error_response(status: int, message: str = "", server: str | None = None, he
         server=server,
     )
     return head + body
+
+
+from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
+
+accelerate(globals())

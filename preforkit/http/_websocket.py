@@ -234,3 +234,8 @@ def _parse_close(payload: bytes) -> Close:
     except UnicodeDecodeError:
         raise WebSocketError("invalid UTF-8 in the close reason", 1007) from None
     return Close(code, reason)
+
+
+from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
+
+accelerate(globals())

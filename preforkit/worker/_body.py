@@ -183,3 +183,7 @@ class RequestBody:
 
 
 io.RawIOBase.register(RequestBody)
+
+from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
+
+accelerate(globals())

@@ -392,3 +392,8 @@ class Connection(Transport, RequestCycle, Handover):
             return keep_alive and body.drain(MAX_DRAIN)
         except ProtocolError:
             return False
+
+
+from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
+
+accelerate(globals())

@@ -187,3 +187,8 @@ def _close_body(body) -> None:
             close()
         except Exception:
             log.exception("Error closing response body")
+
+
+from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
+
+accelerate(globals())

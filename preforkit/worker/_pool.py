@@ -158,3 +158,8 @@ def forget_locals(runner: greenlet) -> None:
             forget(None)
     for key in keys:
         del namespace[key]
+
+
+from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
+
+accelerate(globals())

@@ -6,6 +6,7 @@ import _socket
 import errno
 import logging
 import socket
+import sys
 import time
 from bisect import bisect_left
 
@@ -113,6 +114,7 @@ class WorkerServer:
         watcher = hub.loop.io(listener.fileno(), 1)
         share_accepts = self.config.workers > 1 and not (self.config.reuse_port and tcp)
         counters = self.counters
+        nodelay_per_connection = tcp and not _nodelay_inherited(listener)
         try:
             while not self.stopping:
                 if len(connections) >= limit:
@@ -139,7 +141,7 @@ class WorkerServer:
                 fd, peer = accepted
                 sock = _socket.socket(family, socket.SOCK_STREAM, 0, fd)
                 sock.setblocking(False)
-                if tcp:
+                if nodelay_per_connection:
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if self.tls_context is not None:
                     sock = TLSSocket(sock, self.tls_context)
@@ -375,6 +377,16 @@ def _raw(sock) -> _socket.socket:
     raw = _socket.socket(family, kind, proto, sock.detach())
     raw.setblocking(False)
     return raw
+
+
+def _nodelay_inherited(listener: _socket.socket) -> bool:
+    """Set TCP_NODELAY on the listener, which accepted sockets inherit on Linux (no
+    setsockopt per connection); False where they do not, or it cannot be set."""
+    try:
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        return False
+    return sys.platform.startswith("linux")
 
 
 def _local_address(listener: _socket.socket, scheme: str) -> tuple[str, int | None, str]:

@@ -46,14 +46,40 @@ def _watch(slot, interval: float, serving_code, thread_id: int) -> None:
 
 
 def describe(frame: FrameType | None, serving_code) -> str:
-    """ "serving GET /path" if a frame of ``serving_code`` is on the stack, else where the stack is."""
+    """ "serving GET /path" if the request is found on the stack, else where the stack is.
+
+    The request is the local ``head`` of a frame of ``serving_code`` (the Python
+    path), or, where that function runs compiled and has no frame, the Ring
+    request or WSGI environ that the outermost frame (the app's) was given.
+    """
     top = frame
+    outermost = None
     while frame is not None:
         if frame.f_code is serving_code:
             head = frame.f_locals.get("head")
             if head is not None:
                 return f"serving {head.method} {head.target}"
+        outermost = frame
         frame = frame.f_back
     if top is None:
         return ""
+    request = _request_in(outermost)
+    if request is not None:
+        return "serving " + request
     return f"outside a request, in {top.f_code.co_name} ({top.f_code.co_filename}:{top.f_lineno})"
+
+
+def _request_in(frame: FrameType) -> str | None:
+    """ "GET /path?query" from a Ring request or a WSGI environ among the frame's arguments."""
+    code = frame.f_code
+    local = frame.f_locals
+    for name in code.co_varnames[: code.co_argcount]:
+        value = local.get(name)
+        if type(value) is not dict:
+            continue
+        if "request_method" in value and "uri" in value:  # a Ring request
+            query = value.get("query_string")
+            return f"{value['request_method']} {value['uri']}" + (f"?{query}" if query else "")
+        if "REQUEST_METHOD" in value and "RAW_URI" in value:  # a WSGI environ
+            return f"{value['REQUEST_METHOD']} {value['RAW_URI']}"
+    return None

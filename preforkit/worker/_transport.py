@@ -190,3 +190,8 @@ class Transport:
             return None
         except OSError:
             return b""
+
+
+from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
+
+accelerate(globals())

@@ -233,3 +233,8 @@ def make_environ(head, body, base: dict, *, remote_addr: str, server_name: str, 
             existing = environ.get(key)
             environ[key] = value if existing is None else existing + "," + value
     return environ
+
+
+from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
+
+accelerate(globals())

@@ -1,0 +1,129 @@
+"""The compiled hot path (preforkit/_accel.py): which path runs, and the build that makes it.
+
+The whole suite runs on both paths (the README's test command runs it twice,
+once with PREFORKIT_PURE_PYTHON=1); these tests check the switch itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+from preforkit._accel import ACCELERATED, compiled_name, pure_python_requested
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+IMPORT_ALL = (
+    "import importlib, json, preforkit._accel as accel\n"
+    "modules = {name: importlib.import_module(name) for name in accel.ACCELERATED}\n"
+    "print(json.dumps({'compiled': accel.compiled_modules(),"
+    " 'classes': modules['preforkit.worker._connection'].Connection.__module__}))\n"
+)
+
+
+def _import_all(root: pathlib.Path, **env: str) -> dict:
+    import json
+
+    environ = {key: value for key, value in os.environ.items() if key != "PREFORKIT_PURE_PYTHON"}
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_ALL],
+        cwd=root, env={**environ, "PYTHONPATH": str(root), **env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return {**json.loads(result.stdout), "stderr": result.stderr}
+
+
+def _built() -> list[str]:
+    return [module for module in ACCELERATED if importlib.util.find_spec(compiled_name(module)) is not None]
+
+
+def _can_build() -> bool:
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    return shutil.which(compiler) is not None and importlib.util.find_spec("Cython") is not None
+
+
+def test_compiled_names():
+    assert compiled_name("preforkit.http._head") == "preforkit.http._c_head"
+    assert compiled_name("preforkit.worker.wsgi") == "preforkit.worker._c_wsgi"
+    for module in ACCELERATED:  # the last line of each swaps in its compiled twin
+        path = ROOT / (module.replace(".", "/") + ".py")
+        assert path.read_text().rstrip().endswith("accelerate(globals())"), module
+
+
+def test_a_checkout_installed_where_a_compiler_exists_runs_compiled():
+    """`pip install -e .` built every twin here (a compiler and Cython are at hand), and they run."""
+    if not _can_build():
+        pytest.skip("no C compiler or Cython here: the pure-Python path is the only one")
+    assert _built() == list(ACCELERATED), "pip install -e . should have built every compiled module"
+    found = _import_all(ROOT)
+    assert sorted(found["compiled"]) == sorted(ACCELERATED)
+    assert found["classes"] == "preforkit.worker._c_connection"
+    assert "older than their source" not in found["stderr"]
+
+
+def test_pure_python_runs_when_asked():
+    found = _import_all(ROOT, PREFORKIT_PURE_PYTHON="1")
+    assert found["compiled"] == []
+    assert found["classes"] == "preforkit.worker._connection"
+    assert sorted(_import_all(ROOT, PREFORKIT_PURE_PYTHON="0")["compiled"]) == sorted(_built())  # "0" is off
+
+
+def test_this_run_is_on_the_path_it_asked_for():
+    from preforkit.worker._connection import Connection
+
+    expected = (
+        "preforkit.worker._connection"
+        if pure_python_requested() or not _built()
+        else ("preforkit.worker._c_connection")
+    )
+    assert Connection.__module__ == expected
+
+
+def _copy_checkout(tmp_path: pathlib.Path) -> pathlib.Path:
+    """preforkit/ with its built twins, and the build's C files (so Cython has nothing to redo)."""
+    copy = tmp_path / "checkout"
+    shutil.copytree(ROOT / "preforkit", copy / "preforkit", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, copy / name)
+    if (ROOT / "build" / "cython").exists():
+        shutil.copytree(ROOT / "build" / "cython", copy / "build" / "cython")
+    return copy
+
+
+def test_a_module_edited_after_the_build_runs_as_python_with_a_warning(tmp_path):
+    if not _built():
+        pytest.skip("nothing compiled here")
+    copy = _copy_checkout(tmp_path)
+    edited = copy / "preforkit" / "worker" / "_connection.py"
+    edited.write_text(edited.read_text() + "# edited after the build\n")
+    found = _import_all(copy)
+    assert "preforkit.worker._connection" not in found["compiled"]
+    assert found["classes"] == "preforkit.worker._connection"  # the edited source is what runs
+    assert "preforkit.http._head" in found["compiled"]  # the others still run compiled
+    assert found["stderr"].count("older than their source") == 1, found["stderr"]
+    assert "pip install -e ." in found["stderr"]
+
+
+def test_without_a_compiler_the_build_succeeds_and_python_runs(tmp_path):
+    """The build never fails for want of a compiler: each module not built runs as Python."""
+    copy = _copy_checkout(tmp_path)
+    for built in copy.glob("preforkit/*/_c_*.so"):
+        built.unlink()
+    result = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace"],
+        cwd=copy, env={**os.environ, "CC": "/bin/false", "LDSHARED": "/bin/false"},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not list(copy.glob("preforkit/*/_c_*.so"))
+    found = _import_all(copy)
+    assert found["compiled"] == []
+    assert found["classes"] == "preforkit.worker._connection"
+    assert "older than their source" not in found["stderr"]
