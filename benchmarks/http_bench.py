@@ -33,6 +33,10 @@ ROOT = os.path.dirname(HERE)
 SERVERS = {
     "preforkit": ["{python}", "-m", "preforkit", "apps:ring", "-b", "127.0.0.1:{port}", "--log-level", "warning"],
     "preforkit-wsgi": ["{python}", "-m", "preforkit", "apps:wsgi", "-b", "127.0.0.1:{port}", "--log-level", "warning"],
+    "preforkit-pure": ["{python}", "-m", "preforkit", "apps:ring", "-b", "127.0.0.1:{port}", "--log-level", "warning"],
+    "preforkit-pure-wsgi": [
+        "{python}", "-m", "preforkit", "apps:wsgi", "-b", "127.0.0.1:{port}", "--log-level", "warning",
+    ],
     "previous": ["{python}", "-m", "preforkit", "apps:ring", "-b", "127.0.0.1:{port}", "--log-level", "warning"],
     "previous-wsgi": ["{python}", "-m", "preforkit", "apps:wsgi", "-b", "127.0.0.1:{port}", "--log-level", "warning"],
     "gunicorn-gevent": [
@@ -48,6 +52,9 @@ SERVERS = {
         "--log-level", "warning", "--no-ws", "apps:wsgi",
     ],
 }  # fmt: skip
+
+# preforkit's pure-Python path (the compiled hot path is the default where it is built)
+PURE_PYTHON = {"preforkit-pure", "preforkit-pure-wsgi"}
 
 SCENARIOS = {
     "hello -c100": {"connections": 100, "path": "/"},
@@ -89,6 +96,8 @@ def start(name: str, port: int, cpu: str, previous: str | None = None) -> subpro
             sys.exit(f"{name} needs --previous DIR (a checkout of preforkit to compare with)")
         root = os.path.abspath(previous)
     env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + root)
+    if name in PURE_PYTHON:
+        env["PREFORKIT_PURE_PYTHON"] = "1"
     process = subprocess.Popen(
         ["taskset", "-c", cpu, *command],
         cwd=HERE,
@@ -151,19 +160,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as lua_dir:
         with open(os.path.join(lua_dir, "post4k.lua"), "w") as file:
             file.write(POST_LUA)
-        for scenario in scenarios:  # servers interleaved per scenario: drift hits all alike
-            for name in servers:
-                port = free_port()
-                process = start(name, port, args.server_cpu, args.previous)
-                try:
-                    # A short warm-up, then the measured run.
-                    run_wrk(port, SCENARIOS[scenario], 1, args.client_cpu, lua_dir)
-                    measured = run_wrk(port, SCENARIOS[scenario], args.duration, args.client_cpu, lua_dir)
-                    results[name, scenario] = measured
-                finally:
-                    stop(process)
-                rate, errors, non2xx = results[name, scenario]
-                print(f"{name:16} {scenario:24} {rate:10.0f} req/s  errors {errors}  non-2xx {non2xx}", file=sys.stderr)
+        runs = [(scenario, name) for scenario in scenarios for name in servers]
+        for done, (scenario, name) in enumerate(runs, 1):  # servers interleaved per scenario: drift hits all alike
+            port = free_port()
+            process = start(name, port, args.server_cpu, args.previous)
+            try:
+                # A short warm-up, then the measured run.
+                run_wrk(port, SCENARIOS[scenario], 1, args.client_cpu, lua_dir)
+                measured = run_wrk(port, SCENARIOS[scenario], args.duration, args.client_cpu, lua_dir)
+                results[name, scenario] = measured
+            finally:
+                stop(process)
+            rate, errors, non2xx = results[name, scenario]
+            print(f"[{done}/{len(runs)}] {name:19} {scenario:24} {rate:10.0f} req/s  errors {errors}  "
+                  f"non-2xx {non2xx}", file=sys.stderr, flush=True)  # fmt: skip
 
     print(f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {args.duration:g} s per run, "
           f"server on CPU {args.server_cpu}, wrk -t1 on CPU {args.client_cpu}\n")  # fmt: skip

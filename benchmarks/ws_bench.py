@@ -30,6 +30,10 @@ SERVERS = {
         "{python}", "-m", "preforkit", "ws_apps:ring", "-b", "127.0.0.1:{port}", "--log-level", "warning",
         "--no-ws-compression", "--worker-connections", "20000",
     ],
+    "preforkit-pure": [  # the pure-Python path (PREFORKIT_PURE_PYTHON=1)
+        "{python}", "-m", "preforkit", "ws_apps:ring", "-b", "127.0.0.1:{port}", "--log-level", "warning",
+        "--no-ws-compression", "--worker-connections", "20000",
+    ],
     "websockets": ["{python}", "ws_apps.py", "websockets", "{port}"],
     "uvicorn": [
         "{python}", "-m", "uvicorn", "--ws", "websockets", "--loop", "uvloop", "--http", "httptools",
@@ -148,6 +152,8 @@ def measure(name: str, args) -> dict:
     port = free_port()
     command = [part.format(python=sys.executable, port=port) for part in SERVERS[name]]
     env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + ROOT)
+    if name == "preforkit-pure":
+        env["PREFORKIT_PURE_PYTHON"] = "1"
     process = subprocess.Popen(
         ["taskset", "-c", args.server_cpu, *command], cwd=HERE, env=env, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -199,9 +205,10 @@ def main() -> int:
     except ImportError:
         pass
     results = {}
-    for name in args.servers.split(","):
+    names = args.servers.split(",")
+    for done, name in enumerate(names, 1):
         results[name] = measure(name, args)
-        print(name, results[name], file=sys.stderr)
+        print(f"[{done}/{len(names)}]", name, results[name], file=sys.stderr, flush=True)
     print(
         f"\n{time.strftime('%Y-%m-%d')}, {args.connections} connections x {args.rounds} round-trips, "
         f"server on CPU {args.server_cpu}, client on CPU {args.client_cpu}\n"

@@ -129,3 +129,30 @@ def test_remembered_field_lines_still_meet_each_parsers_limits():
     with pytest.raises(ProtocolError) as error:
         HeadParser(HeadLimits(max_field_size=100)).parse(head)
     assert error.value.status == 431
+
+
+@pytest.mark.parametrize(
+    ("good", "bad", "status"),
+    [
+        (b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", b"GET /a  HTTP/1.1\r\nHost: h\r\n\r\n", 400),  # request line
+        (b"GET / HTTP/1.1\r\nHost: h:80\r\n\r\n", b"GET / HTTP/1.1\r\nHost: h:8x\r\n\r\n", 400),  # Host
+        (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", b"GET / HTTP/1.1\r\nHost: h/\r\n\r\n", 400),
+    ],
+)
+def test_what_was_seen_valid_is_remembered_and_nothing_else(good, bad, status):
+    """Request lines, Host values and Connection tokens found valid are remembered (clients repeat
+    them); a second parse gives the same head, and a near miss is still refused, every time."""
+    parser = HeadParser()
+    first, second = parser.parse(good), parser.parse(good)
+    assert first == second
+    for _ in range(2):
+        assert status_of(bad) == status
+
+
+def test_remembered_connection_tokens_decide_keep_alive_the_same_way():
+    parser = HeadParser()
+    for _ in range(2):
+        assert not parser.parse(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Close\r\n\r\n")[0].keep_alive
+        assert parser.parse(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")[0].keep_alive
+        head, _ = parser.parse(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: WebSocket\r\n\r\n")
+        assert head.upgrade == "websocket"

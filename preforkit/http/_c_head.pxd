@@ -6,3 +6,5 @@ cpdef parse_head(str text, limits)
 
 @cython.locals(field=tuple)
 cpdef tuple _parse_field_line(str line)
+
+cpdef _remember(dict cache, str key, value)

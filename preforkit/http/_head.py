@@ -81,8 +81,9 @@ class HeadParser:
         next pipelined request, starts there), or None if it is incomplete.
         """
         start = 0
-        while buffer.startswith(b"\r\n", start) and start < 2 * MAX_LEADING_EMPTY_LINES:
-            start += 2
+        if buffer and buffer[0] == 13:  # a CR first: skip the empty lines some clients send before a request
+            while buffer.startswith(b"\r\n", start) and start < 2 * MAX_LEADING_EMPTY_LINES:
+                start += 2
         end = buffer.find(b"\r\n\r\n", start)
         if end == -1:
             self._check_incomplete(buffer, start)
@@ -124,12 +125,16 @@ def parse_head(text: str, limits: HeadLimits) -> RequestHead:
     request_line = lines[0]
     if len(request_line) > limits.max_request_line:
         raise ProtocolError("request line too long", 414)
-    match = request_line_re.fullmatch(request_line)
-    if match is None:
-        if loose_version_re.fullmatch(request_line):
-            raise ProtocolError("HTTP version not supported", 505)
-        raise ProtocolError("malformed request line")
-    method, target, major, minor = match.groups()
+    parts = _REQUEST_LINES.get(request_line)
+    if parts is None:
+        match = request_line_re.fullmatch(request_line)
+        if match is None:
+            if loose_version_re.fullmatch(request_line):
+                raise ProtocolError("HTTP version not supported", 505)
+            raise ProtocolError("malformed request line")
+        parts = match.groups()
+        _remember(_REQUEST_LINES, request_line, parts)
+    method, target, major, minor = parts
     if major != "1":
         raise ProtocolError("HTTP version not supported", 505)
     # RFC 9110 §2.5: a higher minor version is served as the highest we support.
@@ -163,8 +168,10 @@ def parse_head(text: str, limits: HeadLimits) -> RequestHead:
         raise ProtocolError(f"more than one {_SINGLE_FIELDS[duplicate]} header")
     host = headers.get("host")
     if host is not None:
-        if not host_re.fullmatch(host):
-            raise ProtocolError("invalid Host header")
+        if host not in _VALID_HOSTS:
+            if not host_re.fullmatch(host):
+                raise ProtocolError("invalid Host header")
+            _remember(_VALID_HOSTS, host, True)
     elif http_version == "1.1":
         raise ProtocolError("HTTP/1.1 request without Host header")
 
@@ -228,7 +235,10 @@ def parse_head(text: str, limits: HeadLimits) -> RequestHead:
     if connection is None:
         keep_alive = http_version == "1.1"
     else:
-        tokens = {t.strip().lower() for t in connection.split(",")}
+        tokens = _CONNECTION_TOKENS.get(connection)
+        if tokens is None:
+            tokens = frozenset([t.strip().lower() for t in connection.split(",")])
+            _remember(_CONNECTION_TOKENS, connection, tokens)
         if "close" in tokens:
             keep_alive = False
         elif http_version == "1.1":
@@ -279,17 +289,29 @@ _FIELD_CACHE_SIZE = 2048
 _FIELD_CACHE_MAX_LINE = 256
 
 
+# Likewise the request lines found well-formed (a client asks for the same targets
+# again and again), the Host values found valid, and the tokens of each Connection value.
+_REQUEST_LINES: dict[str, tuple[str, ...]] = {}
+_VALID_HOSTS: dict[str, bool] = {}
+_CONNECTION_TOKENS: dict[str, frozenset] = {}
+
+
 def _parse_field_line(line: str) -> tuple[str, str]:
     """``(lower-case name, value)`` of one field line, remembered if short."""
     match = field_line_re.fullmatch(line)
     if match is None:
         raise ProtocolError("malformed header field")
     field = (match[1].lower(), match[2])
-    if len(line) <= _FIELD_CACHE_MAX_LINE:
-        if len(_FIELD_CACHE) >= _FIELD_CACHE_SIZE:
-            _FIELD_CACHE.clear()
-        _FIELD_CACHE[line] = field
+    _remember(_FIELD_CACHE, line, field)
     return field
+
+
+def _remember(cache: dict, key: str, value) -> None:
+    """Keep a checked result for a short key; a full cache starts again (bounded memory)."""
+    if len(key) <= _FIELD_CACHE_MAX_LINE:
+        if len(cache) >= _FIELD_CACHE_SIZE:
+            cache.clear()
+        cache[key] = value
 
 
 _new_head = tuple.__new__  # RequestHead's fields in order, without the keyword-argument constructor

@@ -1,0 +1,8 @@
+# Types for the compiled twin of _response.py (preforkit/_accel.py); the Python module is the reference.
+# The helpers serialize_head calls once per header or per response become C calls.
+
+cpdef bytes status_line(status, str http_version=*)
+cpdef bint body_allowed(status, method)
+cpdef _items(headers)
+cpdef list _valid_pairs(name, value)
+cpdef str _field_value(str name, value)
