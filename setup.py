@@ -22,7 +22,7 @@ def _accel():
 def compiled_extensions() -> list:
     accel = _accel()
     return [
-        Extension(accel.compiled_name(module), [module.replace(".", "/") + ".py"], optional=True)
+        Extension(accel.compiled_name(module), [accel.source_path(module)], optional=True)
         for module in accel.ACCELERATED
     ]
 
@@ -42,6 +42,7 @@ class BuildCompiled(build_ext):
             log.debug("preforkit: Cython is not installed; the compiled hot path is not built")
             self.extensions = []
             return
+        self._forget_outdated_translations()
         try:
             translated = cythonize(
                 self.extensions,
@@ -64,11 +65,21 @@ class BuildCompiled(build_ext):
         except Exception as exc:  # no compiler, missing headers...: this module runs as Python
             log.debug("preforkit: %s not built: %s", ext.name, exc)
 
-    def _write_source_hashes(self) -> None:
-        """Which source each extension was built from, for preforkit/_accel.py's staleness check."""
+    @staticmethod
+    def _forget_outdated_translations() -> None:
+        """Cython retranslates a module when its .py changes, not when its _c_<name>.pxd does
+        (it looks for <name>.pxd): drop the C file older than the .pxd."""
         accel = _accel()
-        hashes = {module: accel.source_hash(str(HERE / (module.replace(".", "/") + ".py"))) for module in
-                  accel.ACCELERATED}  # fmt: skip
+        for module in accel.ACCELERATED:
+            pxd = HERE / accel.declarations_path(module)
+            translated = HERE / "build" / "cython" / accel.source_path(module).replace(".py", ".c")
+            if pxd.exists() and translated.exists() and translated.stat().st_mtime < pxd.stat().st_mtime:
+                translated.unlink()
+
+    def _write_source_hashes(self) -> None:
+        """What each extension was built from, for preforkit/_accel.py's staleness check."""
+        accel = _accel()
+        hashes = {module: accel.build_hash(str(HERE), module) for module in accel.ACCELERATED}
         targets = {pathlib.Path(self.get_ext_fullpath("preforkit._x")).parent}
         if self.inplace or getattr(self, "editable_mode", False):
             targets.add(HERE / "preforkit")
@@ -86,7 +97,7 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["preforkit", "preforkit.*"]),
-    package_data={"preforkit": ["py.typed"]},
+    package_data={"preforkit": ["py.typed", "*/_c_*.pxd"]},  # the .pxd: the stale-build check reads them
     install_requires=[
         "gevent>=23.9",
         "click>=8.1",

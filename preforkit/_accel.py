@@ -12,8 +12,9 @@ The pure-Python path runs instead when:
 
 - ``PREFORKIT_PURE_PYTHON`` is set to anything but ``""`` or ``0``;
 - no extension was built (no compiler, no Cython: logged at debug);
-- the extension was built from other source than the module's (a checkout
-  edited after ``pip install -e .``): a warning, once, says to rebuild.
+- the extension was built from other source than the module's or its
+  ``.pxd`` (a checkout edited after ``pip install -e .``): a warning, once,
+  says to rebuild.
 
 ``compiled_modules()`` names the modules running compiled.
 """
@@ -47,6 +48,7 @@ ACCELERATED = (
 # Written by the build beside the extensions: module -> SHA-256 of the source it was compiled from.
 SOURCE_HASHES = "_compiled_sources.json"
 
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where preforkit/ is
 _compiled: list[str] = []
 _stale: list[str] = []
 _hashes: dict[str, str] | None = None
@@ -58,9 +60,26 @@ def compiled_name(module: str) -> str:
     return f"{package}._c_{name.lstrip('_')}"
 
 
-def source_hash(path: str) -> str:
-    with open(path, "rb") as file:
-        return hashlib.sha256(file.read()).hexdigest()
+def source_path(module: str) -> str:
+    """``preforkit.http._head`` -> ``preforkit/http/_head.py`` (relative to the checkout)."""
+    return module.replace(".", "/") + ".py"
+
+
+def declarations_path(module: str) -> str:
+    """The ``.pxd`` that types the twin: ``preforkit/http/_c_head.pxd``."""
+    return compiled_name(module).replace(".", "/") + ".pxd"
+
+
+def build_hash(root: str, module: str) -> str:
+    """SHA-256 of what the twin is compiled from: the module and, if there is one, its ``.pxd``."""
+    digest = hashlib.sha256()
+    for path in (source_path(module), declarations_path(module)):
+        try:
+            with open(os.path.join(root, path), "rb") as file:
+                digest.update(file.read())
+        except FileNotFoundError:
+            continue
+    return digest.hexdigest()
 
 
 def pure_python_requested() -> bool:
@@ -77,7 +96,7 @@ def accelerate(namespace: dict) -> None:
     except ImportError as exc:
         log.debug("preforkit: %s runs as Python (no compiled module: %s)", module, exc)
         return
-    if _built_hashes().get(module) != source_hash(namespace["__file__"]):
+    if _built_hashes().get(module) != build_hash(_ROOT, module):
         _stale.append(module)
         if len(_stale) == 1:
             log.warning(

@@ -127,3 +127,36 @@ def test_without_a_compiler_the_build_succeeds_and_python_runs(tmp_path):
     assert found["compiled"] == []
     assert found["classes"] == "preforkit.worker._connection"
     assert "older than their source" not in found["stderr"]
+
+
+def test_a_pxd_edited_after_the_build_counts_as_a_change(tmp_path):
+    """The .pxd is part of what a twin is built from: an edited one makes its module run as Python."""
+    if not _built():
+        pytest.skip("nothing compiled here")
+    copy = _copy_checkout(tmp_path)
+    declarations = copy / "preforkit" / "http" / "_c_response.pxd"
+    declarations.write_text(declarations.read_text() + "# edited after the build\n")
+    found = _import_all(copy)
+    assert "preforkit.http._response" not in found["compiled"]
+    assert "preforkit.http._head" in found["compiled"]
+    assert found["stderr"].count("older than their source") == 1, found["stderr"]
+
+
+def test_the_build_translates_again_a_module_whose_pxd_changed(tmp_path):
+    """Cython alone would keep the C file of a module whose _c_<name>.pxd changed (it looks for <name>.pxd)."""
+    if importlib.util.find_spec("Cython") is None or not (ROOT / "build" / "cython").exists():
+        pytest.skip("no Cython, or no earlier translation to reuse")
+    copy = _copy_checkout(tmp_path)
+    translated = copy / "build" / "cython" / "preforkit" / "http" / "_response.c"
+    kept = copy / "build" / "cython" / "preforkit" / "http" / "_head.c"
+    before = {path: path.stat().st_mtime_ns for path in (translated, kept)}
+    declarations = copy / "preforkit" / "http" / "_c_response.pxd"
+    declarations.write_text(declarations.read_text() + "# edited\n")
+    result = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace"],
+        cwd=copy, env={**os.environ, "CC": "/bin/false", "LDSHARED": "/bin/false"},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert translated.stat().st_mtime_ns > before[translated]  # translated again, with the new .pxd
+    assert kept.stat().st_mtime_ns == before[kept]  # the others were not
