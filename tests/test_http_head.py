@@ -156,3 +156,42 @@ def test_remembered_connection_tokens_decide_keep_alive_the_same_way():
         assert parser.parse(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")[0].keep_alive
         head, _ = parser.parse(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: WebSocket\r\n\r\n")
         assert head.upgrade == "websocket"
+
+
+def test_a_head_seen_before_gives_an_equal_head_with_its_own_headers():
+    """A repeated head is parsed once; each request still gets fields and headers of its own."""
+    parser = HeadParser()
+    raw = b"GET /a?b=1 HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-A: 1\r\nX-A: 2\r\n\r\n"
+    first, _ = parser.parse(raw)
+    first.headers["x-app"] = "changed by the app"
+    first.fields.append(("x-app", "changed"))
+    second, used = parser.parse(raw + b"GET")
+    assert used == len(raw)
+    assert second.headers == {"host": "h", "accept": "*/*", "x-a": "1, 2"}
+    assert second.fields == [("host", "h"), ("accept", "*/*"), ("x-a", "1"), ("x-a", "2")]
+    assert (second.method, second.path, second.query, second.http_version) == ("GET", "/a", "b=1", "1.1")
+    assert second.headers is not parser.parse(raw)[0].headers
+
+
+def test_a_remembered_head_is_not_shared_across_limits_and_near_misses_fail():
+    head = b"GET / HTTP/1.1\r\nHost: h\r\nX-Long: " + b"v" * 150 + b"\r\n\r\n"
+    parser = HeadParser()
+    assert parser.parse(head)[0].headers["x-long"] == "v" * 150
+    with pytest.raises(ProtocolError) as error:  # another parser, smaller limits: parsed, and refused
+        HeadParser(HeadLimits(max_field_size=100)).parse(head)
+    assert error.value.status == 431
+    for bad in (head.replace(b"Host: h", b"Host: h/"), head.replace(b"X-Long:", b"X-Long :")):
+        for _ in range(2):
+            with pytest.raises(ProtocolError):
+                parser.parse(bad)
+
+
+def test_the_remembered_heads_are_bounded():
+    parser = HeadParser()
+    for index in range(1000):
+        parser.parse(b"GET /%d HTTP/1.1\r\nHost: h\r\n\r\n" % index)
+    long_head = b"GET /" + b"a" * 3000 + b" HTTP/1.1\r\nHost: h\r\n\r\n"
+    assert parser.parse(long_head)[0].path == "/" + "a" * 3000
+    known = parser._known
+    assert 0 < len(known) <= 256
+    assert all(len(text) <= 2048 for text in known)

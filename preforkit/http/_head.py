@@ -68,11 +68,12 @@ class RequestHead(NamedTuple):
 class HeadParser:
     """Finds and parses request heads in a receive buffer."""
 
-    __slots__ = ("_max_head", "limits")
+    __slots__ = ("_known", "_max_head", "limits")
 
     def __init__(self, limits: HeadLimits | None = None) -> None:
         self.limits = limits or HeadLimits()
         self._max_head = self.limits.max_head
+        self._known: dict[str, RequestHead] = {}  # heads parsed before (under these limits), by their text
 
     def parse(self, buffer: bytes | bytearray) -> tuple[RequestHead, int] | None:
         """Parse the head at the start of ``buffer``.
@@ -91,8 +92,7 @@ class HeadParser:
         if end - start > self._max_head:
             self._check_incomplete(buffer[: end + 2], start)
             raise ProtocolError("request head too large", 431)
-        text = buffer[start:end].decode("latin-1")
-        return parse_head(text, self.limits), end + 4
+        return _parse_remembered(self._known, buffer[start:end].decode("latin-1"), self.limits), end + 4
 
     def _check_incomplete(self, buffer: bytes | bytearray, start: int) -> None:
         limits = self.limits
@@ -294,6 +294,49 @@ _FIELD_CACHE_MAX_LINE = 256
 _REQUEST_LINES: dict[str, tuple[str, ...]] = {}
 _VALID_HOSTS: dict[str, bool] = {}
 _CONNECTION_TOKENS: dict[str, frozenset] = {}
+
+
+# Whole heads seen before, parsed: a keep-alive client (a browser fetching the same
+# resource, a poller, a health check, a load generator) sends the same head again and
+# again.  Keyed by the exact text, so a head that differs in one byte is parsed afresh.
+_KNOWN_HEADS_SIZE = 256
+_KNOWN_HEAD_MAX_LENGTH = 2048
+
+
+def _parse_remembered(known: dict, text: str, limits: HeadLimits) -> RequestHead:
+    """``parse_head(text, limits)``, from ``known`` when this exact head was parsed before.
+
+    Each caller gets its own ``fields`` list and ``headers`` dict: an app may
+    change those of its request, never the remembered ones.
+    """
+    values = known.get(text)  # a plain tuple: indexing a RequestHead goes through its class
+    if values is None:
+        values = tuple(parse_head(text, limits))
+        if len(text) <= _KNOWN_HEAD_MAX_LENGTH:
+            if len(known) >= _KNOWN_HEADS_SIZE:
+                known.clear()
+            known[text] = values
+    fields = values[5]
+    headers = values[6]
+    return _new_head(
+        RequestHead,
+        (
+            values[0],
+            values[1],
+            values[2],
+            values[3],
+            values[4],
+            fields[:],
+            headers.copy(),
+            values[7],
+            values[8],
+            values[9],
+            values[10],
+            values[11],
+            values[12],
+            values[13],
+        ),
+    )
 
 
 def _parse_field_line(line: str) -> tuple[str, str]:

@@ -34,7 +34,8 @@ def status_line(status: int, http_version: str = "1.1") -> bytes:
     if type(status) is not int:
         raise LocalProtocolError(f"invalid status {status!r}")
     key = (http_version, status)
-    line = _STATUS_LINES.get(key)
+    known = _STATUS_LINES
+    line = known.get(key)
     if line is None:
         if not 100 <= status <= 999:
             raise LocalProtocolError(f"invalid status {status!r}")
@@ -43,8 +44,8 @@ def status_line(status: int, http_version: str = "1.1") -> bytes:
         except ValueError:
             reason = ""
         line = f"HTTP/{http_version} {status} {reason}\r\n".encode("latin-1")
-        if len(_STATUS_LINES) < 2048:
-            _STATUS_LINES[key] = line
+        if len(known) < 2048:
+            known[key] = line
     return line
 
 
@@ -142,7 +143,6 @@ _CONTENT_LENGTH = object()  # the cache's mark for a checked Content-Length fiel
 def serialize_head(
     status: int,
     headers: object,
-    *,
     method: str,
     http_version: str,
     keep_alive: bool,
@@ -161,6 +161,7 @@ def serialize_head(
 
     Returns ``(head_bytes, framing, keep_alive, body_length)``, the length
     being the one the head announces (None when chunked or close-delimited).
+    The arguments may be passed by position (the server does: it is cheaper).
     """
     lines = [status_line(status, "1.1")]
     app_length = None
@@ -210,7 +211,14 @@ def serialize_head(
             body_length = int(app_length)
         if body_length is not None:
             framing = LENGTH
-            lines.append(b"Content-Length: %d\r\n" % body_length)
+            length_lines = _LENGTH_LINES
+            line = length_lines.get(body_length)
+            if line is None:
+                line = b"Content-Length: %d\r\n" % body_length
+                if len(length_lines) >= _LENGTH_LINES_SIZE:
+                    length_lines.clear()
+                length_lines[body_length] = line
+            lines.append(line)
         elif http_version == "1.1":
             framing = CHUNKED
             lines.append(b"Transfer-Encoding: chunked\r\n")
@@ -243,6 +251,9 @@ def serialize_head(
 
 
 _SERVER_LINES: dict[str, bytes] = {}
+# The Content-Length lines of the body sizes seen lately (an app's responses are often the same size).
+_LENGTH_LINES: dict[int, bytes] = {}
+_LENGTH_LINES_SIZE = 1024
 
 
 def chunk(data: bytes) -> bytes:

@@ -77,15 +77,20 @@ class RequestCycle:
 
     def _request(self, head, body, remote_addr: str, scheme: str) -> dict:
         headers = head.headers
+        host = head.host  # _server_name(head), inlined: this runs on every request
+        if host:
+            server_name = host[: host.index("]") + 1] if host[0] == "[" else host.partition(":")[0]
+        else:
+            server_name = self.local[0]
         return {
             "server_port": self.local[1],
-            "server_name": self._server_name(head),
+            "server_name": server_name,
             "remote_addr": remote_addr,
             "uri": head.path,
             "query_string": head.query,
             "scheme": scheme,
             "request_method": head.method,
-            "protocol": head.protocol,
+            "protocol": "HTTP/1.1" if head.http_version == "1.1" else "HTTP/1.0",  # head.protocol, inlined
             "headers": headers,
             "body": body,
             "content_type": headers.get("content-type"),
@@ -101,14 +106,8 @@ class RequestCycle:
             status, pairs, body, length = prepare_body(response)
             if self.request_id is not None:
                 pairs = with_request_id(pairs, self.request_id)
-            data, framing, keep_alive, length = serialize_head(
-                status,
-                pairs,
-                method=head.method,
-                http_version=head.http_version,
-                keep_alive=keep_alive,
-                body_length=length,
-                server=self.server.config.server_header,
+            data, framing, keep_alive, length = serialize_head(  # by position: cheaper than keywords
+                status, pairs, head.method, head.http_version, keep_alive, length, self.server.config.server_header
             )
         except (BadResponse, LocalProtocolError) as exc:
             log.error("Invalid response to %s %s: %s", head.method, head.target, exc)
