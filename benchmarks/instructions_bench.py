@@ -6,7 +6,8 @@
 
 The server (``preforkit.run_server``: one process, no master) runs under
 ``valgrind --tool=callgrind``; ApacheBench sends a first batch of requests,
-the server stops, and callgrind's total instruction count is read.  The same
+``callgrind_control --dump`` writes the count so far (start-up included,
+shutdown not), and the server stops.  The same
 is done with a larger batch; the difference divided by the extra requests is
 the cost of one request, start-up and shutdown cancelled out.  Scenarios:
 keep-alive hello, ``Connection: close`` hello, keep-alive 4 KB POST echo.
@@ -58,6 +59,7 @@ def instructions(target: dict, scenario: str, requests: int, post_file: str) -> 
             cwd=HERE, env=dict(os.environ, PYTHONPATH=HERE + os.pathsep + target["root"], **target.get("env", {})),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        pids: list[str] = []
         try:
             wait_for_port(port, timeout=120)
             args = [arg.format(post=post_file) for arg in SCENARIOS[scenario]]
@@ -69,20 +71,43 @@ def instructions(target: dict, scenario: str, requests: int, post_file: str) -> 
             failed = re.search(r"Failed requests:\s+(\d+)", result.stdout)
             if failed is None or int(failed[1]):
                 raise RuntimeError(f"ab failed: {result.stdout[-500:]}{result.stderr[-500:]}")
+            # Counted now, before any shutdown work (granian under valgrind may never finish its own).
+            pids = [str(pid) for pid in _process_tree(process.pid)]
+            subprocess.run(["callgrind_control", "--dump", *pids], capture_output=True, timeout=300, check=False)
         finally:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=120)
-            except subprocess.TimeoutExpired:  # granian under valgrind can be slow to go: ask again
-                process.send_signal(signal.SIGINT)
-                process.wait(timeout=300)
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=60)
+            for pid in pids:  # granian's worker, if it outlived its parent
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         totals = []
         for name in os.listdir(out):
+            if not name.endswith(".1"):  # the dump taken after the requests, not the one at exit
+                continue
             with open(os.path.join(out, name)) as file:
                 summary = re.search(r"^(?:summary|totals): (\d+)", file.read(), re.MULTILINE)
             if summary:
                 totals.append(int(summary[1]))
         return max(totals)  # the process that served (granian: its worker, not the parent)
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (granian's worker is a child of its main process)."""
+    found = [pid]
+    for parent in found:
+        try:
+            for task in os.listdir(f"/proc/{parent}/task"):
+                with open(f"/proc/{parent}/task/{task}/children") as file:
+                    found.extend(int(child) for child in file.read().split())
+        except OSError:
+            continue
+    return found
 
 
 def per_request(target: dict, scenario: str, small: int, large: int, post_file: str) -> float:
