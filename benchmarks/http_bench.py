@@ -8,6 +8,10 @@ Markdown table with req/s, wrk's error count, and preforkit's ratio to each peer
     python benchmarks/http_bench.py --duration 3 --servers preforkit,gunicorn-gevent
     python benchmarks/http_bench.py --previous /tmp/old-main --servers preforkit,previous,previous-wsgi,preforkit-wsgi
 
+``--rounds N`` runs everything N times (servers interleaved in each round) and
+reports the median; beside req/s it reports the server's CPU time per request
+(user + system of its process tree, from /proc), which a noisy machine blurs less.
+
 ``--previous DIR`` adds the servers ``previous`` and ``previous-wsgi``: preforkit
 run from another checkout (say, the last ``main``), to compare a change side by side.
 
@@ -22,6 +26,7 @@ import re
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -122,6 +127,24 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its descendants (a server's worker may be a child)."""
+    total, pending = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/stat") as file:
+                fields = file.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as file:
+                    pending.extend(int(child) for child in file.read().split())
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def run_wrk(port: int, scenario: dict, duration: float, cpu: str, lua_dir: str) -> tuple[float, int, int]:
     """Returns (requests/s, socket errors, non-2xx responses)."""
     command = ["taskset", "-c", cpu, "wrk", "-t1", f"-c{scenario['connections']}", f"-d{duration}s"]
@@ -148,6 +171,7 @@ def main() -> int:
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--client-cpu", default="1")
     parser.add_argument("--previous", metavar="DIR", help="another preforkit checkout, served as 'previous'")
+    parser.add_argument("--rounds", type=int, default=1, help="run everything N times; report medians")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -156,41 +180,64 @@ def main() -> int:
 
     servers = args.servers.split(",")
     scenarios = [s for s in SCENARIOS if s in args.scenarios.split(",")] if args.scenarios else list(SCENARIOS)
-    results: dict[tuple[str, str], tuple[float, int, int]] = {}
+    rounds: dict[tuple[str, str], list[tuple[float, int, int, float]]] = {}
     with tempfile.TemporaryDirectory() as lua_dir:
         with open(os.path.join(lua_dir, "post4k.lua"), "w") as file:
             file.write(POST_LUA)
-        runs = [(scenario, name) for scenario in scenarios for name in servers]
+        runs = [(scenario, name) for _ in range(args.rounds) for scenario in scenarios for name in servers]
         for done, (scenario, name) in enumerate(runs, 1):  # servers interleaved per scenario: drift hits all alike
             port = free_port()
             process = start(name, port, args.server_cpu, args.previous)
             try:
                 # A short warm-up, then the measured run.
                 run_wrk(port, SCENARIOS[scenario], 1, args.client_cpu, lua_dir)
-                measured = run_wrk(port, SCENARIOS[scenario], args.duration, args.client_cpu, lua_dir)
-                results[name, scenario] = measured
+                before = cpu_seconds(process.pid)
+                rate, errors, non2xx = run_wrk(port, SCENARIOS[scenario], args.duration, args.client_cpu, lua_dir)
+                used = cpu_seconds(process.pid) - before
             finally:
                 stop(process)
-            rate, errors, non2xx = results[name, scenario]
-            print(f"[{done}/{len(runs)}] {name:19} {scenario:24} {rate:10.0f} req/s  errors {errors}  "
-                  f"non-2xx {non2xx}", file=sys.stderr, flush=True)  # fmt: skip
+            micros = used / max(1.0, rate * args.duration) * 1e6
+            rounds.setdefault((name, scenario), []).append((rate, errors, non2xx, micros))
+            print(f"[{done}/{len(runs)}] {name:19} {scenario:24} {rate:10.0f} req/s  {micros:6.1f} us CPU/request  "
+                  f"errors {errors}  non-2xx {non2xx}", file=sys.stderr, flush=True)  # fmt: skip
 
-    print(f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {args.duration:g} s per run, "
+    results = {
+        key: (
+            statistics.median(run[0] for run in runs),
+            sum(run[1] for run in runs),
+            sum(run[2] for run in runs),
+            statistics.median(run[3] for run in runs),
+        )
+        for key, runs in rounds.items()
+    }
+    median = f" (median of {args.rounds} rounds)" if args.rounds > 1 else ""
+    print(f"\n{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, {args.duration:g} s per run{median}, "
           f"server on CPU {args.server_cpu}, wrk -t1 on CPU {args.client_cpu}\n")  # fmt: skip
-    print("| server | " + " | ".join(scenarios) + " |")
+    print("Requests/s:\n")
+    _table("server", servers, scenarios, results, 0, lambda value: f"{value / 1000:.1f}K", higher_is_better=True)
+    print("\nServer CPU time per request (user + system, µs):\n")
+    _table("server CPU µs/request", servers, scenarios, results, 3, "{:.1f}".format, higher_is_better=False)
+    return 0
+
+
+def _table(title: str, servers, scenarios, results, column: int, show, higher_is_better: bool) -> None:
+    """One Markdown table; plot.py draws the one titled ``server``."""
+    print(f"| {title} | " + " | ".join(scenarios) + " |")
     print("|---|" + "---|" * len(scenarios))
     for name in servers:
         cells = []
         for scenario in scenarios:
-            rate, errors, non2xx = results[name, scenario]
-            cell = f"{rate / 1000:.1f}K"
-            if errors or non2xx:
+            value = results[name, scenario][column]
+            errors, non2xx = results[name, scenario][1:3]
+            cell = show(value)
+            if column == 0 and (errors or non2xx):
                 cell += f" ({errors} err, {non2xx} non-2xx)"
-            if name != "preforkit" and ("preforkit", scenario) in results:
-                cell += f" (preforkit x{results['preforkit', scenario][0] / rate:.2f})"
+            if name != "preforkit" and ("preforkit", scenario) in results and value:
+                ours = results["preforkit", scenario][column]
+                ratio = ours / value if higher_is_better else value / ours
+                cell += f" (preforkit x{ratio:.2f})"
             cells.append(cell)
         print(f"| {name} | " + " | ".join(cells) + " |")
-    return 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     python benchmarks/instructions_bench.py                          # this checkout
     python benchmarks/instructions_bench.py --previous /tmp/old-main # and another, side by side
     python benchmarks/instructions_bench.py --pure-python --granian  # and its pure-Python path, and granian
+    python benchmarks/instructions_bench.py --wsgi                   # and the same app through WSGI
 
 The server (``preforkit.run_server``: one process, no master) runs under
 ``valgrind --tool=callgrind``; ApacheBench sends a first batch of requests,
@@ -33,7 +34,7 @@ sys.path.insert(0, HERE)
 
 from http_bench import free_port, wait_for_port  # noqa: E402
 
-SERVER = "import apps; from preforkit import run_server; run_server(apps.ring, port={port}, log_level='warning')"
+SERVER = "import apps; from preforkit import run_server; run_server(apps.{app}, port={port}, log_level='warning')"
 GRANIAN = ["-m", "granian", "--interface", "wsgi", "--workers", "1", "--port", "{port}", "--log-level", "warning",
            "--no-ws", "apps:wsgi"]  # fmt: skip
 SCENARIOS = {
@@ -52,7 +53,7 @@ def instructions(target: dict, scenario: str, requests: int, post_file: str) -> 
         if target.get("granian"):
             command = [part.format(port=port) for part in GRANIAN]
         else:
-            command = ["-c", SERVER.format(port=port)]
+            command = ["-c", SERVER.format(port=port, app=target.get("app", "ring"))]
         process = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out_file}",
              sys.executable, *command],
@@ -123,12 +124,15 @@ def main() -> int:
     parser.add_argument("--large", type=int, default=4000)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenario names")
     parser.add_argument("--pure-python", action="store_true", help="also this checkout with PREFORKIT_PURE_PYTHON=1")
+    parser.add_argument("--wsgi", action="store_true", help="also this checkout serving the WSGI app")
     parser.add_argument("--granian", action="store_true", help="also granian, one worker, WSGI")
     args = parser.parse_args()
     scenarios = [name for name in SCENARIOS if name in args.scenarios.split(",")]
     targets = {"preforkit": {"root": ROOT}}
     if args.pure_python:
         targets["pure-python"] = {"root": ROOT, "env": {"PREFORKIT_PURE_PYTHON": "1"}}
+    if args.wsgi:
+        targets["wsgi"] = {"root": ROOT, "app": "wsgi"}
     if args.previous:
         targets["previous"] = {"root": os.path.abspath(args.previous)}
     if args.granian:

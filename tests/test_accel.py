@@ -160,3 +160,30 @@ def test_the_build_translates_again_a_module_whose_pxd_changed(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert translated.stat().st_mtime_ns > before[translated]  # translated again, with the new .pxd
     assert kept.stat().st_mtime_ns == before[kept]  # the others were not
+
+
+def test_the_compiled_connection_declares_exactly_the_python_slots():
+    """_c_connection.pxd makes Connection an extension type: its fields must be the Python
+    class's slots, or the compiled path would lose (or add) state the Python one has."""
+    import re
+
+    from preforkit.worker import _connection
+
+    declared = re.findall(
+        r"^\s+cdef public object (\w+)$", (ROOT / "preforkit/worker/_c_connection.pxd").read_text(), re.MULTILINE
+    )
+    python_class = next(
+        cls for cls in _connection.Connection.__mro__ if "__slots__" in vars(cls) and vars(cls)["__slots__"]
+    )
+    assert sorted(declared) == sorted(python_class.__slots__)
+
+
+def test_a_connection_takes_its_slots_and_nothing_else():
+    """Either path: a typo'd attribute fails at once instead of living in an instance dict."""
+    from preforkit.worker._connection import Connection
+
+    connection = Connection.__new__(Connection)
+    connection.buffer = bytearray(b"x")
+    assert connection.buffer == b"x"
+    with pytest.raises(AttributeError):
+        connection.bufer = bytearray()

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from ._abnf import absolute_form_re, field_line_re, host_re, loose_version_re, request_line_re
 from ._errors import ProtocolError
+from ._memo import remember
 
 CHUNKED = "chunked"
 
@@ -313,9 +314,7 @@ def _parse_remembered(known: dict, text: str, limits: HeadLimits) -> RequestHead
     if values is None:
         values = tuple(parse_head(text, limits))
         if len(text) <= _KNOWN_HEAD_MAX_LENGTH:
-            if len(known) >= _KNOWN_HEADS_SIZE:
-                known.clear()
-            known[text] = values
+            remember(known, text, values, _KNOWN_HEADS_SIZE)
     fields = values[5]
     headers = values[6]
     return _new_head(
@@ -352,9 +351,7 @@ def _parse_field_line(line: str) -> tuple[str, str]:
 def _remember(cache: dict, key: str, value) -> None:
     """Keep a checked result for a short key; a full cache starts again (bounded memory)."""
     if len(key) <= _FIELD_CACHE_MAX_LINE:
-        if len(cache) >= _FIELD_CACHE_SIZE:
-            cache.clear()
-        cache[key] = value
+        remember(cache, key, value, _FIELD_CACHE_SIZE)
 
 
 _new_head = tuple.__new__  # RequestHead's fields in order, without the keyword-argument constructor

@@ -15,6 +15,7 @@ from http import HTTPStatus
 
 from ._abnf import token_re
 from ._errors import LocalProtocolError
+from ._memo import remember
 
 # How a response body is delimited on the wire.
 NO_BODY = "none"  # HEAD, 1xx, 204, 304: no body bytes at all
@@ -44,8 +45,7 @@ def status_line(status: int, http_version: str = "1.1") -> bytes:
         except ValueError:
             reason = ""
         line = f"HTTP/{http_version} {status} {reason}\r\n".encode("latin-1")
-        if len(known) < 2048:
-            known[key] = line
+        remember(known, key, line, 2048)
     return line
 
 
@@ -200,9 +200,7 @@ def serialize_head(
                     line = f"{name}: {value}\r\n".encode("latin-1")
                     lines.append(line)
                     if len(line) <= _LINE_CACHE_MAX_LINE:
-                        if len(cache) >= _LINE_CACHE_SIZE:
-                            cache.clear()
-                        cache[name, value] = line
+                        remember(cache, (name, value), line, _LINE_CACHE_SIZE)
         except (TypeError, ValueError) as exc:
             raise LocalProtocolError(f"invalid headers {headers!r}") from exc
 
@@ -215,9 +213,7 @@ def serialize_head(
             line = length_lines.get(body_length)
             if line is None:
                 line = b"Content-Length: %d\r\n" % body_length
-                if len(length_lines) >= _LENGTH_LINES_SIZE:
-                    length_lines.clear()
-                length_lines[body_length] = line
+                remember(length_lines, body_length, line, _LENGTH_LINES_SIZE)
             lines.append(line)
         elif http_version == "1.1":
             framing = CHUNKED

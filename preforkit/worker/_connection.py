@@ -62,7 +62,15 @@ log = logging.getLogger("preforkit.error")
 GATEWAY_TIMEOUT = {"status": 504, "headers": {"Content-Type": "text/plain"}, "body": b"Gateway Timeout\n"}
 
 
-class Connection(Transport, RequestCycle, Handover):
+class _CompiledState:
+    """Nothing in Python.  Compiled, an extension type that ``Connection`` (then one too,
+    see ``_c_connection.pxd``) must name first: its methods then read and write their
+    slots as C struct fields, where a Python attribute access costs ~100 instructions."""
+
+    __slots__ = ()
+
+
+class Connection(_CompiledState, Transport, RequestCycle, Handover):
     """State of one accepted socket, served in pooled greenlets until it closes.
 
     The socket is a plain non-blocking one.  Waiting for a request parks the
