@@ -130,6 +130,8 @@ setup(
             "mkdocs>=1.5",  # the docs site, built --strict by tests/test_docs.py
             "mkdocs-material>=9",
             "Cython>=3.0",  # tests/test_accel.py rebuilds the compiled hot path
+            "build>=1.0",  # and builds a wheel of it (without isolation: needs wheel here)
+            "wheel>=0.40",
         ],
         "bench": ["gunicorn>=21", "uvicorn[standard]>=0.30", "granian>=1.5", "matplotlib>=3.5", "psycogreen>=1.0"],
         "proctitle": ["setproctitle>=1.3"],

@@ -187,3 +187,31 @@ def test_a_connection_takes_its_slots_and_nothing_else():
     assert connection.buffer == b"x"
     with pytest.raises(AttributeError):
         connection.bufer = bytearray()
+
+
+def test_a_wheel_carries_the_compiled_twins_and_runs_them(tmp_path):
+    """`python -m build --wheel` gives a wheel whose installed files run compiled: the twins,
+    the .pxd files and the hashes of what they were built from are all in it."""
+    import zipfile
+
+    if pure_python_requested() or not _can_build() or importlib.util.find_spec("build") is None:
+        pytest.skip("checked once, on the compiled run, where Cython, a compiler and `build` are at hand")
+    copy = _copy_checkout(tmp_path)  # with the C files: Cython has nothing to translate again
+    shutil.copy2(ROOT / "MANIFEST.in", copy / "MANIFEST.in")
+    result = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path / "dist")],
+        cwd=copy, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("preforkit-*.whl")
+    installed = tmp_path / "installed"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        archive.extractall(installed)
+    for module in ACCELERATED:
+        twin = compiled_name(module).replace(".", "/")
+        assert any(name.startswith(twin + ".") and name.endswith(".so") for name in names), module
+    assert "preforkit/worker/_c_connection.pxd" in names
+    found = _import_all(installed)
+    assert sorted(found["compiled"]) == sorted(ACCELERATED)
+    assert "older than their source" not in found["stderr"]

@@ -431,6 +431,21 @@ def test_the_worker_server_keeps_few_attributes():
             sock.close()
 
 
+def test_a_client_that_connects_before_the_accept_loop_runs_gets_no_nagle_delay():
+    """The listener has TCP_NODELAY from its bind: a connection the kernel completes before any
+    worker's accept loop has started (a worker starting up, a respawn) inherits it too."""
+    from preforkit.master._binding import bind
+
+    listener = bind("127.0.0.1:0")
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=5):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        listener.close()
+
+
 def test_accepted_connections_send_without_nagle_delay(serve):
     """TCP_NODELAY is set once on the listener, and every accepted connection has it (Linux
     copies it to accepted sockets): a streamed chunk never waits for the client's delayed ACK."""

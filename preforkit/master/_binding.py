@@ -86,6 +86,9 @@ def _bind_tcp(host: str, port: int, backlog: int, reuse_port: bool = False, list
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        # Accepted sockets inherit it (Linux), also those the kernel completes before a worker
+        # runs its accept loop: no response waits for Nagle, no setsockopt per connection.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(sockaddr)
         if listen:
             sock.listen(backlog)

@@ -108,15 +108,16 @@ _SENT = object()
 
 
 def _status_code(status: str) -> int:
-    code = _STATUS_CODES.get(status) if type(status) is str else None
+    codes = _STATUS_CODES
+    code = codes.get(status) if type(status) is str else None
     if code is not None:
         return code
     text = status.split(" ", 1)[0] if isinstance(status, str) else ""
     if len(text) != 3 or not text.isdigit():
         raise RuntimeError(f"invalid WSGI status {status!r}")
     code = int(text)
-    if len(_STATUS_CODES) < 1024:
-        _STATUS_CODES[status] = code
+    if len(codes) < 1024:
+        codes[status] = code
     return code
 
 
@@ -175,9 +176,28 @@ def _close(result) -> None:
         close()
 
 
+# The entries make_environ sets on every request: base_environ gives them a place
+# (None) so that each environ, a copy, never grows its table for them.
+_PER_REQUEST = (
+    "REQUEST_METHOD",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "RAW_URI",
+    "SERVER_NAME",
+    "SERVER_PROTOCOL",
+    "REMOTE_ADDR",
+    "wsgi.url_scheme",
+    "wsgi.input",
+    "preforkit.websocket",
+    "preforkit.as_channel",
+)
+
+
 def base_environ(*, remote_port, server_port, multiprocess: bool = True) -> dict:
-    """The environ entries that are the same for every request on a connection."""
-    return {
+    """The environ entries that are the same for every request on a connection
+    (and a place for those ``make_environ`` sets on each)."""
+    base = {
         "SERVER_PORT": str(server_port or ""),
         "REMOTE_PORT": str(remote_port or ""),
         "wsgi.version": (1, 0),
@@ -190,11 +210,16 @@ def base_environ(*, remote_port, server_port, multiprocess: bool = True) -> dict
         "wsgi.input_terminated": True,
         "wsgi.file_wrapper": FileWrapper,
     }
+    base.update(dict.fromkeys(_PER_REQUEST))
+    return base
 
 
-def make_environ(head, body, base: dict, *, remote_addr: str, server_name: str, scheme: str,
+def make_environ(head, body, base: dict, remote_addr: str, server_name: str, scheme: str,
                  root_path: str = "") -> dict:  # fmt: skip
-    """The PEP 3333 environ for a parsed request head (``base`` from ``base_environ``)."""
+    """The PEP 3333 environ for a parsed request head (``base`` from ``base_environ``).
+
+    The arguments may be given by position (the connection does: it is cheaper) or by name.
+    """
     path = head.path
     try:
         path_info = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
@@ -210,13 +235,15 @@ def make_environ(head, body, base: dict, *, remote_addr: str, server_name: str, 
     environ["QUERY_STRING"] = head.query or ""
     environ["RAW_URI"] = head.target
     environ["SERVER_NAME"] = server_name
-    environ["SERVER_PROTOCOL"] = "HTTP/" + head.http_version
+    environ["SERVER_PROTOCOL"] = "HTTP/1.1" if head.http_version == "1.1" else "HTTP/1.0"
     environ["REMOTE_ADDR"] = remote_addr
     environ["wsgi.url_scheme"] = scheme
     # Each request its own empty input: an app may close it.
     environ["wsgi.input"] = body if body is not None else io.BytesIO()
-    environ["preforkit.websocket"] = head.upgrade == "websocket"
-    environ["preforkit.as_channel"] = _ChannelTaker(environ["preforkit.websocket"])
+    websocket = head.upgrade == "websocket"
+    environ["preforkit.websocket"] = websocket
+    environ["preforkit.as_channel"] = _ChannelTaker(websocket)
+    keys = _ENVIRON_KEYS
     for name, value in head.fields:
         if name == "content-type":
             environ["CONTENT_TYPE"] = value
@@ -225,11 +252,11 @@ def make_environ(head, body, base: dict, *, remote_addr: str, server_name: str, 
         elif "_" in name:
             continue  # "x_forwarded_for" must not pose as "x-forwarded-for" (a spoofing vector)
         else:
-            key = _ENVIRON_KEYS.get(name)
+            key = keys.get(name)
             if key is None:
                 key = "HTTP_" + name.upper().replace("-", "_")
-                if len(_ENVIRON_KEYS) < 1024:
-                    _ENVIRON_KEYS[name] = key
+                if len(keys) < 1024:
+                    keys[name] = key
             existing = environ.get(key)
             environ[key] = value if existing is None else existing + "," + value
     return environ

@@ -1,0 +1,12 @@
+# Types for the compiled twin of wsgi.py (preforkit/_accel.py); the Python module is the reference.
+import cython
+
+@cython.locals(environ=dict, keys=dict)
+cpdef dict make_environ(head, body, dict base, remote_addr, server_name, scheme, root_path=*)
+
+@cython.locals(codes=dict)
+cpdef _status_code(status)
+
+cdef class _ChannelTaker:
+    cdef public object channel
+    cdef public object websocket
