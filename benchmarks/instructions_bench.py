@@ -11,7 +11,9 @@ The server (``preforkit.run_server``: one process, no master) runs under
 shutdown not), and the server stops.  The same
 is done with a larger batch; the difference divided by the extra requests is
 the cost of one request, start-up and shutdown cancelled out.  Scenarios:
-keep-alive hello, ``Connection: close`` hello, keep-alive 4 KB POST echo.
+keep-alive hello, the same with every request head different (a Python
+client; the head memo cannot help), ``Connection: close`` hello, keep-alive
+4 KB POST echo.
 
 ``--granian`` counts granian (one worker, WSGI, the same app) the same way:
 its worker process, all of its threads (callgrind follows the fork; the
@@ -24,6 +26,7 @@ import argparse
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,8 +40,11 @@ from http_bench import free_port, wait_for_port  # noqa: E402
 SERVER = "import apps; from preforkit import run_server; run_server(apps.{app}, port={port}, log_level='warning')"
 GRANIAN = ["-m", "granian", "--interface", "wsgi", "--workers", "1", "--port", "{port}", "--log-level", "warning",
            "--no-ws", "apps:wsgi"]  # fmt: skip
+NEW_HEADS = ["new heads"]  # not ab: _send_new_heads
+NEW_HEAD = b"GET /?n=%d HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
 SCENARIOS = {
     "hello keep-alive": ["-k", "-c", "10"],
+    "hello keep-alive (every head new)": NEW_HEADS,
     "hello Connection: close": ["-c", "10"],
     "4 KB POST echo keep-alive": ["-k", "-c", "10", "-p", "{post}", "-T", "application/octet-stream"],
 }
@@ -63,15 +69,18 @@ def instructions(target: dict, scenario: str, requests: int, post_file: str) -> 
         pids: list[str] = []
         try:
             wait_for_port(port, timeout=120)
-            args = [arg.format(post=post_file) for arg in SCENARIOS[scenario]]
-            path = PATHS.get(scenario, "/")
-            result = subprocess.run(
-                ["ab", "-q", "-n", str(requests), *args, f"http://127.0.0.1:{port}{path}"],
-                capture_output=True, text=True, timeout=600, check=False,
-            )  # fmt: skip
-            failed = re.search(r"Failed requests:\s+(\d+)", result.stdout)
-            if failed is None or int(failed[1]):
-                raise RuntimeError(f"ab failed: {result.stdout[-500:]}{result.stderr[-500:]}")
+            if SCENARIOS[scenario] == NEW_HEADS:
+                _send_new_heads(port, requests)
+            else:
+                args = [arg.format(post=post_file) for arg in SCENARIOS[scenario]]
+                path = PATHS.get(scenario, "/")
+                result = subprocess.run(
+                    ["ab", "-q", "-n", str(requests), *args, f"http://127.0.0.1:{port}{path}"],
+                    capture_output=True, text=True, timeout=600, check=False,
+                )  # fmt: skip
+                failed = re.search(r"Failed requests:\s+(\d+)", result.stdout)
+                if failed is None or int(failed[1]):
+                    raise RuntimeError(f"ab failed: {result.stdout[-500:]}{result.stderr[-500:]}")
             # Counted now, before any shutdown work (granian under valgrind may never finish its own).
             pids = [str(pid) for pid in _process_tree(process.pid)]
             subprocess.run(["callgrind_control", "--dump", *pids], capture_output=True, timeout=300, check=False)
@@ -96,6 +105,42 @@ def instructions(target: dict, scenario: str, requests: int, post_file: str) -> 
             if summary:
                 totals.append(int(summary[1]))
         return max(totals)  # the process that served (granian: its worker, not the parent)
+
+
+def _send_new_heads(port: int, requests: int, connections: int = 10) -> None:
+    """Keep-alive hellos whose heads all differ (``/?n=<i>``): what the head memo cannot help.
+    Ten connections, a request on each, then the ten responses, as ``ab -k -c 10`` batches them."""
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(connections)]
+    try:
+        sent = 0
+        while sent < requests:
+            batch = clients[: requests - sent]
+            for client in batch:
+                client.sendall(
+                    b"GET /?n=%d HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n" % sent
+                )
+                sent += 1
+            for client in batch:
+                _read_response(client)
+    finally:
+        for client in clients:
+            client.close()
+
+
+def _read_response(client: socket.socket) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += client.recv(65536) or _closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"unexpected response {head[:80]!r}")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])
+    while len(body) < length:
+        body += client.recv(65536) or _closed()
+
+
+def _closed() -> bytes:
+    raise RuntimeError("the server closed the connection")
 
 
 def _process_tree(pid: int) -> list[int]:
