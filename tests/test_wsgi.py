@@ -316,3 +316,38 @@ def test_requests_leave_no_reference_cycles():
                 assert gc.collect() == 0
             finally:
                 gc.enable()
+
+
+def test_bodiless_input_and_repeated_headers(serve):
+    """A bodiless request's ``wsgi.input`` is at its end whatever an earlier
+    request did to it; repeated header fields arrive joined with ", " (RFC 9110
+    §5.3), and a name with "_" is left out."""
+    import socket as socket_module
+
+    def app(environ, start_response):
+        stream = environ["wsgi.input"]
+        seen = [stream.read(), stream.read(5), stream.readline(), stream.readlines(), list(stream)]
+        if environ["PATH_INFO"] == "/close":
+            stream.close()
+        keys = ("HTTP_X_DUP", "CONTENT_TYPE", "HTTP_X_UNDER", "HTTP_X_ONE")
+        body = json.dumps([repr(seen), *(environ.get(key) for key in keys)]).encode()
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    server = serve(app)
+    with socket_module.create_connection(("127.0.0.1", server.port), timeout=5) as client:
+        heads = (
+            b"GET /close HTTP/1.1\r\nHost: h\r\n\r\n"
+            b"GET /again HTTP/1.1\r\nHost: h\r\nX-Dup: a\r\nX-One: 1\r\nx-dup: b\r\n"
+            b"Content-Type: text/a\r\nX_Under: c\r\n\r\n"
+        )
+        client.sendall(heads)
+        received = b""
+        while received.count(b"\r\n\r\n") < 2 or not received.endswith(b"]"):
+            chunk = client.recv(65536)
+            assert chunk, received
+            received += chunk
+    bodies = [json.loads(part.split(b"\r\n\r\n", 1)[1]) for part in received.split(b"HTTP/1.1 ")[1:]]
+    empty = repr([b"", b"", b"", [], []])
+    assert bodies[0] == [empty, None, None, None, None]
+    assert bodies[1] == [empty, "a, b", "text/a", None, "1"]

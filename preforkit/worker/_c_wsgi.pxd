@@ -1,7 +1,7 @@
 # Types for the compiled twin of wsgi.py (preforkit/_accel.py); the Python module is the reference.
 import cython
 
-@cython.locals(environ=dict, keys=dict)
+@cython.locals(environ=dict, keys=dict, path=str)
 cpdef dict make_environ(head, body, dict base, remote_addr, server_name, scheme, root_path=*)
 
 @cython.locals(codes=dict)
@@ -10,3 +10,6 @@ cpdef _status_code(status)
 cdef class _ChannelTaker:
     cdef public object channel
     cdef public object websocket
+
+cdef class WSGIAdapter:
+    cdef public object app

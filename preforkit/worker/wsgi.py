@@ -11,11 +11,11 @@ client disconnects mid-stream.
 
 from __future__ import annotations
 
-import io
 import sys
 from urllib.parse import unquote_to_bytes
 
 from .. import __version__
+from ..http._memo import remember
 
 SERVER_SOFTWARE = f"preforkit/{__version__}"
 
@@ -44,6 +44,8 @@ class FileWrapper:
 
 class WSGIAdapter:
     """Calls ``app(environ, start_response)`` and returns a response dict."""
+
+    __slots__ = ("app",)
 
     def __init__(self, app) -> None:
         self.app = app
@@ -116,13 +118,26 @@ def _status_code(status: str) -> int:
     if len(text) != 3 or not text.isdigit():
         raise RuntimeError(f"invalid WSGI status {status!r}")
     code = int(text)
-    if len(codes) < 1024:
-        codes[status] = code
+    remember(codes, status, code, 1024)
     return code
 
 
 _STATUS_CODES: dict[str, int] = {}  # "200 OK" -> 200, as apps send them
-_ENVIRON_KEYS: dict[str, str] = {}  # "user-agent" -> "HTTP_USER_AGENT"
+_ENVIRON_KEYS: dict[str, str] = {}  # "user-agent" -> "HTTP_USER_AGENT"; "" for a name left out
+
+
+def _environ_key(name: str) -> str:
+    """The environ key for a (lower-case) header name, remembered; "" for none."""
+    if name == "content-type":
+        key = "CONTENT_TYPE"
+    elif name == "content-length":
+        key = "CONTENT_LENGTH"
+    elif "_" in name:
+        key = ""  # "x_forwarded_for" must not pose as "x-forwarded-for" (a spoofing vector)
+    else:
+        key = "HTTP_" + name.upper().replace("-", "_")
+    remember(_ENVIRON_KEYS, name, key, 1024)
+    return key
 
 
 class _Body:
@@ -168,6 +183,46 @@ class _ChannelTaker:
 
         self.channel = make({"websocket": self.websocket}, **callbacks)
         return self.channel
+
+
+class _NoInput:
+    """``wsgi.input`` of a request without a body: always at its end.
+
+    One for every such request: it has no state, so an app that closes it
+    or reads it to the end changes nothing for the next request.
+    """
+
+    __slots__ = ()
+    closed = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        return b""
+
+    read1 = readline = read
+
+    def readinto(self, buffer) -> int:
+        return 0
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return []
+
+    def __iter__(self):
+        return iter(())
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+NO_INPUT = _NoInput()
 
 
 def _close(result) -> None:
@@ -245,27 +300,17 @@ def make_environ(head, body, base: dict, remote_addr: str, server_name: str, sch
     environ["SERVER_PROTOCOL"] = "HTTP/1.1" if head.http_version == "1.1" else "HTTP/1.0"
     environ["REMOTE_ADDR"] = remote_addr
     environ["wsgi.url_scheme"] = scheme
-    # Each request its own empty input: an app may close it.
-    environ["wsgi.input"] = body if body is not None else io.BytesIO()
+    environ["wsgi.input"] = body if body is not None else NO_INPUT
     websocket = head.upgrade == "websocket"
     environ["preforkit.websocket"] = websocket
     environ["preforkit.as_channel"] = _ChannelTaker(websocket)
     keys = _ENVIRON_KEYS
-    for name, value in head.fields:
-        if name == "content-type":
-            environ["CONTENT_TYPE"] = value
-        elif name == "content-length":
-            environ["CONTENT_LENGTH"] = value
-        elif "_" in name:
-            continue  # "x_forwarded_for" must not pose as "x-forwarded-for" (a spoofing vector)
-        else:
-            key = keys.get(name)
-            if key is None:
-                key = "HTTP_" + name.upper().replace("-", "_")
-                if len(keys) < 1024:
-                    keys[name] = key
-            existing = environ.get(key)
-            environ[key] = value if existing is None else existing + "," + value
+    for name, value in head.headers.items():  # repeated fields already joined with ", "
+        key = keys.get(name)
+        if key is None:
+            key = _environ_key(name)
+        if key:
+            environ[key] = value
     return environ
 
 
