@@ -351,3 +351,51 @@ def test_bodiless_input_and_repeated_headers(serve):
     empty = repr([b"", b"", b"", [], []])
     assert bodies[0] == [empty, None, None, None, None]
     assert bodies[1] == [empty, "a, b", "text/a", None, "1"]
+
+
+def test_start_response_rules():
+    """PEP 3333: a second call needs exc_info; exc_info after the head went out
+    re-raises the app's error; before it, the new status replaces the old."""
+    from preforkit.worker.wsgi import WSGIAdapter
+
+    def twice(environ, start_response):
+        start_response("200 OK", [])
+        start_response("404 Not Found", [])
+        return [b""]
+
+    with pytest.raises(AssertionError, match="second time"):
+        WSGIAdapter(twice)({})
+
+    def late_error(environ, start_response):
+        start_response("200 OK", [("X-A", "1")])
+        yield b"first"
+        try:
+            raise ValueError("late")
+        except ValueError:
+            start_response("500 Internal Server Error", [], sys.exc_info())
+        yield b"never"
+
+    response = WSGIAdapter(late_error)({})
+    assert (response["status"], response["headers"]) == (200, [("X-A", "1")])
+    pieces = iter(response["body"])
+    assert next(pieces) == b"first"
+    with pytest.raises(ValueError, match="late"):
+        next(pieces)
+
+    def written_then_error(environ, start_response):
+        write = start_response("200 OK", [])
+        write(b"w")
+        try:
+            raise KeyError("after write")
+        except KeyError:
+            start_response("500 Internal Server Error", [], sys.exc_info())
+        return [b""]
+
+    with pytest.raises(KeyError, match="after write"):
+        WSGIAdapter(written_then_error)({})
+
+    def empty(environ, start_response):
+        start_response("204 No Content", [])
+        return []
+
+    assert WSGIAdapter(empty)({}) == {"status": 204, "headers": [], "body": b""}

@@ -13,3 +13,9 @@ cdef class _ChannelTaker:
 
 cdef class WSGIAdapter:
     cdef public object app
+
+cdef class _StartResponse:
+    cdef public object status
+    cdef public object headers
+    cdef public list written
+    cdef public bint sent

@@ -51,28 +51,14 @@ class WSGIAdapter:
         self.app = app
 
     def __call__(self, environ: dict) -> dict:
-        state: list = []  # [status, headers] once start_response was called
-        written: list[bytes] = []
-
-        def start_response(status, headers, exc_info=None):
-            if exc_info:
-                try:
-                    if written or (state and state[-1] is _SENT):
-                        raise exc_info[1].with_traceback(exc_info[2])
-                finally:
-                    exc_info = None
-            elif state:
-                raise AssertionError("start_response called a second time without exc_info")
-            state[:] = [status, headers]
-            return written.append
-
+        start_response = _StartResponse()
         result = self.app(environ, start_response)
         taker = environ.get("preforkit.as_channel")
         channel = taker.channel if type(taker) is _ChannelTaker else None
         if channel is not None:  # the view took the connection over as a channel
             _close(result)
             return channel
-        if type(result) is list and state and not written:
+        if type(result) is list and start_response.status is not None and not start_response.written:
             # The usual app: start_response called, then a list of bytes.  One
             # bytes body is written with its head in one send, no stream.
             try:
@@ -80,25 +66,26 @@ class WSGIAdapter:
             except TypeError:
                 body = None  # not all bytes: the stream path below says what is wrong
             if type(body) is bytes:
-                state.append(_SENT)
-                return {"status": _status_code(state[0]), "headers": state[1], "body": body}
+                start_response.sent = True
+                return {"status": _status_code(start_response.status), "headers": start_response.headers, "body": body}
+        written = start_response.written
         try:
             iterator = iter(result) if not isinstance(result, FileWrapper) else None
             first = []
             if iterator is not None and not written:
                 # A generator app calls start_response on its first step.
                 for piece in iterator:
-                    if piece or state:
+                    if piece or start_response.status is not None:
                         first.append(piece)
                         break
-            if not state:
+            if start_response.status is None:
                 raise RuntimeError("the WSGI application did not call start_response")
-            status_text, headers = state
-            status = _status_code(status_text)
+            status = _status_code(start_response.status)
+            headers = start_response.headers
         except BaseException:
             _close(result)
             raise
-        state.append(_SENT)
+        start_response.sent = True
         if isinstance(result, FileWrapper) and not written and hasattr(result.file, "fileno"):
             return {"status": status, "headers": headers, "body": result.file}
         if iterator is None:
@@ -106,7 +93,29 @@ class WSGIAdapter:
         return {"status": status, "headers": headers, "body": _Body(written, first, iterator, result)}
 
 
-_SENT = object()
+class _StartResponse:
+    """The ``start_response`` callable of one request (PEP 3333), and what it was given."""
+
+    __slots__ = ("headers", "sent", "status", "written")
+
+    def __init__(self) -> None:
+        self.status = None  # the status line, once called
+        self.headers = None
+        self.written: list[bytes] = []  # what the app passed to write()
+        self.sent = False  # the head is on its way: exc_info can no longer replace it
+
+    def __call__(self, status, headers, exc_info=None):
+        if exc_info:
+            try:
+                if self.written or self.sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response called a second time without exc_info")
+        self.status = status
+        self.headers = headers
+        return self.written.append
 
 
 def _status_code(status: str) -> int:
