@@ -7,7 +7,7 @@ cdef class _CompiledState:
     pass
 
 cdef class Connection(_CompiledState):
-    cdef public object _base_environ
+    cdef public object _environs
     cdef public object _held
     cdef public object _hub
     cdef public object _read_watcher

@@ -82,7 +82,7 @@ class Connection(_CompiledState, Transport, RequestCycle, Handover):
     """
 
     __slots__ = (
-        "_base_environ",
+        "_environs",
         "_held",
         "_hub",
         "_read_watcher",
@@ -134,7 +134,7 @@ class Connection(_CompiledState, Transport, RequestCycle, Handover):
         self.request_id = None  # the current request's id with --request-id
         self.channel = None  # a WebSocket or stream channel owns the connection
         self._held = None  # (head, request, keep_alive, started) of the held request
-        self._base_environ = None  # the WSGI environ's per-connection entries, made on first use
+        self._environs = None  # this connection's WSGI environs (wsgi.ConnectionEnvirons), made on first use
         self._hub = get_hub()
         self._read_watcher = None
         self._write_watcher = None

@@ -22,7 +22,7 @@ from ._async import INTERNAL_ERROR
 from ._proxy import forwarded_client
 from ._request_id import with_request_id
 from ._response import BadResponse, prepare_body
-from .wsgi import base_environ, make_environ
+from .wsgi import ConnectionEnvirons
 
 log = logging.getLogger("preforkit.error")
 
@@ -52,16 +52,19 @@ class RequestCycle:
         return remote_addr, scheme
 
     def _environ(self, head, body, remote_addr: str, scheme: str) -> dict:
-        base = self._base_environ
-        if base is None:
-            base = self._base_environ = base_environ(
+        environs = self._environs
+        if environs is None:
+            environs = self._environs = ConnectionEnvirons(
                 remote_port=self.peer[1] if isinstance(self.peer, tuple) else "",
                 server_port=self.local[1],
                 multiprocess=self.server.config.workers > 1,
             )
-        return make_environ(  # by position: cheaper than keywords
-            head, body, base, remote_addr, server_name(head.host, self.local[0]), scheme, self.server.config.root_path
-        )
+        environ = environs.repeated(head, body, remote_addr, scheme)
+        if environ is None:
+            environ = environs.make(  # by position: cheaper than keywords
+                head, body, remote_addr, server_name(head.host, self.local[0]), scheme, self.server.config.root_path
+            )
+        return environ
 
     def _request(self, head, body, remote_addr: str, scheme: str) -> dict:
         headers = head.headers

@@ -62,7 +62,7 @@ class Transport:
             self.peer = header.client
             self.remote_addr = header.client[0]
             self.trusted = header.client[0] in self.server.trusted_proxies  # forwarding headers now come from it
-            self._base_environ = None
+            self._environs = None
         if header.tls is not None:
             self.local = (self.local[0], self.local[1], "https" if header.tls else "http")
         if self.tls:

@@ -289,8 +289,13 @@ def make_environ(head, body, base: dict, remote_addr: str, server_name: str, sch
                  root_path: str = "") -> dict:  # fmt: skip
     """The PEP 3333 environ for a parsed request head (``base`` from ``base_environ``).
 
-    The arguments may be given by position (the connection does: it is cheaper) or by name.
+    The arguments may be given by position or by name.
     """
+    return _fill_environ(base.copy(), head, body, remote_addr, server_name, scheme, root_path)
+
+
+def _fill_environ(environ: dict, head, body, remote_addr: str, server_name: str, scheme: str, root_path: str) -> dict:
+    """``make_environ``'s work on ``environ``, a copy of a base environ."""
     path = head.path
     try:
         path_info = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
@@ -299,7 +304,6 @@ def make_environ(head, body, base: dict, remote_addr: str, server_name: str, sch
     script_name = root_path
     if root_path and (path_info == root_path or path_info.startswith(root_path + "/")):
         path_info = path_info[len(root_path) :]
-    environ = base.copy()
     environ["REQUEST_METHOD"] = head.method
     environ["SCRIPT_NAME"] = script_name
     environ["PATH_INFO"] = path_info
@@ -321,6 +325,63 @@ def make_environ(head, body, base: dict, remote_addr: str, server_name: str, sch
         if key:
             environ[key] = value
     return environ
+
+
+class ConnectionEnvirons:
+    """The WSGI environs of one connection.
+
+    It keeps the last environ it made (without that request's body and
+    channel), and a client that sends the same head again (a poller, a
+    health check, a browser fetching one resource, a load generator) gets a
+    copy of it instead of one built afresh: what an app adds to its environ
+    stays in its own copy.  Only that one environ is kept, so an idle
+    connection holds one table, as it did when it kept the base entries.
+    """
+
+    __slots__ = ("_key", "_last", "_multiprocess", "_remote_port", "_server_port")
+
+    def __init__(self, *, remote_port, server_port, multiprocess: bool = True) -> None:
+        self._remote_port = remote_port
+        self._server_port = server_port
+        self._multiprocess = multiprocess
+        self._key = None  # what the last environ was made from
+        self._last = None
+
+    def repeated(self, head, body, remote_addr: str, scheme: str) -> dict | None:
+        """The environ for ``head`` if it asks exactly what the last head asked, else None.
+
+        The head's path, query, Host, upgrade and framing all follow from its
+        target and fields; remote_addr and scheme may come from forwarding fields.
+        """
+        key = self._key
+        if (
+            key is None
+            or head.target != key[0]
+            or head.headers != key[1]
+            or head.method != key[2]
+            or head.http_version != key[3]
+            or remote_addr != key[4]
+            or scheme != key[5]
+        ):
+            return None
+        environ = self._last.copy()
+        environ["wsgi.input"] = body if body is not None else NO_INPUT
+        environ["preforkit.as_channel"] = _ChannelTaker(environ["preforkit.websocket"])
+        return environ
+
+    def make(self, head, body, remote_addr: str, server_name: str, scheme: str, root_path: str = "") -> dict:
+        """A new environ for ``head`` (see ``make_environ``), remembered for the next request."""
+        base = base_environ(
+            remote_port=self._remote_port, server_port=self._server_port, multiprocess=self._multiprocess
+        )
+        environ = _fill_environ(base, head, body, remote_addr, server_name, scheme, root_path)
+        last = environ.copy()
+        last["wsgi.input"] = None  # no reference to this request's body or channel
+        last["preforkit.as_channel"] = None
+        self._last = last
+        # head.headers is the request's own dict (parsers hand out copies), and nothing changes it on the WSGI path.
+        self._key = (head.target, head.headers, head.method, head.http_version, remote_addr, scheme)
+        return environ
 
 
 from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
