@@ -97,18 +97,37 @@ def _copy_checkout(tmp_path: pathlib.Path) -> pathlib.Path:
     return copy
 
 
-def test_a_module_edited_after_the_build_runs_as_python_with_a_warning(tmp_path):
+def _import_after_editing(tmp_path, relative: str) -> dict:
+    """``_import_all`` in a copy of the checkout where ``relative`` was edited after the build.
+
+    Exactly one warning says so, and the modules not edited still run compiled.
+    """
     if not _built():
         pytest.skip("nothing compiled here")
     copy = _copy_checkout(tmp_path)
-    edited = copy / "preforkit" / "worker" / "_connection.py"
+    edited = copy / relative
     edited.write_text(edited.read_text() + "# edited after the build\n")
     found = _import_all(copy)
+    assert found["stderr"].count("older than their source") == 1, found["stderr"]
+    assert "preforkit.http._head" in found["compiled"]
+    return found
+
+
+def test_a_module_edited_after_the_build_runs_as_python_with_a_warning(tmp_path):
+    found = _import_after_editing(tmp_path, "preforkit/worker/_connection.py")
     assert "preforkit.worker._connection" not in found["compiled"]
     assert found["classes"] == "preforkit.worker._connection"  # the edited source is what runs
-    assert "preforkit.http._head" in found["compiled"]  # the others still run compiled
-    assert found["stderr"].count("older than their source") == 1, found["stderr"]
     assert "pip install -e ." in found["stderr"]
+
+
+def _build_without_a_compiler(copy) -> None:
+    """``setup.py build_ext --inplace`` in ``copy`` with a compiler that always fails; the build must succeed."""
+    result = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace"],
+        cwd=copy, env={**os.environ, "CC": "/bin/false", "LDSHARED": "/bin/false"},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_without_a_compiler_the_build_succeeds_and_python_runs(tmp_path):
@@ -116,12 +135,7 @@ def test_without_a_compiler_the_build_succeeds_and_python_runs(tmp_path):
     copy = _copy_checkout(tmp_path)
     for built in copy.glob("preforkit/*/_c_*.so"):
         built.unlink()
-    result = subprocess.run(
-        [sys.executable, "setup.py", "build_ext", "--inplace"],
-        cwd=copy, env={**os.environ, "CC": "/bin/false", "LDSHARED": "/bin/false"},
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
+    _build_without_a_compiler(copy)
     assert not list(copy.glob("preforkit/*/_c_*.so"))
     found = _import_all(copy)
     assert found["compiled"] == []
@@ -131,15 +145,8 @@ def test_without_a_compiler_the_build_succeeds_and_python_runs(tmp_path):
 
 def test_a_pxd_edited_after_the_build_counts_as_a_change(tmp_path):
     """The .pxd is part of what a twin is built from: an edited one makes its module run as Python."""
-    if not _built():
-        pytest.skip("nothing compiled here")
-    copy = _copy_checkout(tmp_path)
-    declarations = copy / "preforkit" / "http" / "_c_response.pxd"
-    declarations.write_text(declarations.read_text() + "# edited after the build\n")
-    found = _import_all(copy)
+    found = _import_after_editing(tmp_path, "preforkit/http/_c_response.pxd")
     assert "preforkit.http._response" not in found["compiled"]
-    assert "preforkit.http._head" in found["compiled"]
-    assert found["stderr"].count("older than their source") == 1, found["stderr"]
 
 
 def test_the_build_translates_again_a_module_whose_pxd_changed(tmp_path):
@@ -152,12 +159,7 @@ def test_the_build_translates_again_a_module_whose_pxd_changed(tmp_path):
     before = {path: path.stat().st_mtime_ns for path in (translated, kept)}
     declarations = copy / "preforkit" / "http" / "_c_response.pxd"
     declarations.write_text(declarations.read_text() + "# edited\n")
-    result = subprocess.run(
-        [sys.executable, "setup.py", "build_ext", "--inplace"],
-        cwd=copy, env={**os.environ, "CC": "/bin/false", "LDSHARED": "/bin/false"},
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
+    _build_without_a_compiler(copy)
     assert translated.stat().st_mtime_ns > before[translated]  # translated again, with the new .pxd
     assert kept.stat().st_mtime_ns == before[kept]  # the others were not
 
