@@ -68,7 +68,7 @@ def instructions(target: dict, scenario: str, requests: int, post_file: str) -> 
         )  # fmt: skip
         pids: list[str] = []
         try:
-            wait_for_port(port, timeout=120)
+            wait_for_port(port, timeout=300)  # valgrind starts slowly on a busy machine
             if SCENARIOS[scenario] == NEW_HEADS:
                 _send_new_heads(port, requests)
             else:

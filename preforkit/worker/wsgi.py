@@ -375,6 +375,8 @@ class ConnectionEnvirons:
             remote_port=self._remote_port, server_port=self._server_port, multiprocess=self._multiprocess
         )
         environ = _fill_environ(base, head, body, remote_addr, server_name, scheme, root_path)
+        if not head.keep_alive:
+            return environ  # the last request on this connection: nothing to remember it for
         last = environ.copy()
         last["wsgi.input"] = None  # no reference to this request's body or channel
         last["preforkit.as_channel"] = None
