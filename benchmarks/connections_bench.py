@@ -2,6 +2,7 @@
 
     python benchmarks/connections_bench.py                          # 10,000 idle + 10,000 held, all servers
     python benchmarks/connections_bench.py --connections 2000 --servers preforkit --kinds idle
+    python benchmarks/connections_bench.py --servers preforkit,preforkit-wsgi --kinds idle
 
 Each server runs ONE worker with its default settings (nothing tuned: no
 --worker-connections, no raised limits) under the soft open-file limit that
@@ -43,6 +44,9 @@ from longpoll_bench import tree_rss  # noqa: E402
 
 SERVERS = {
     "preforkit": ["{python}", "-m", "preforkit", "longpoll_apps:ring", "-b", "127.0.0.1:{port}"],
+    # WSGI: an idle connection keeps its last environ; measure it with --kinds idle
+    # (a held WSGI request blocks a greenlet: that is gunicorn-gevent's shape, not preforkit's)
+    "preforkit-wsgi": ["{python}", "-m", "preforkit", "longpoll_apps:wsgi", "-b", "127.0.0.1:{port}"],
     "gunicorn-gevent": ["{python}", "-m", "gunicorn", "-k", "gevent", "-b", "127.0.0.1:{port}", "longpoll_apps:wsgi"],
     "uvicorn": ["{python}", "-m", "uvicorn", "--port", "{port}", "--no-access-log", "longpoll_apps:asgi"],
     "granian": ["{python}", "-m", "granian", "--interface", "asgi", "--port", "{port}", "longpoll_apps:asgi"],
@@ -175,7 +179,7 @@ def _is_open(sock: socket.socket) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=10_000)
-    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--servers", default="preforkit,gunicorn-gevent,uvicorn,granian")
     parser.add_argument("--kinds", default="idle,held")
     parser.add_argument("--soft-limit", type=int, default=1024, help="the servers' soft open-file limit")
     parser.add_argument("--server-cpu", default="0")

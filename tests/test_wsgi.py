@@ -402,13 +402,13 @@ def test_start_response_rules():
 
 
 def test_repeated_head_gets_an_environ_of_its_own(serve):
-    """A connection remembers its last environ for a head sent again: each request
-    still gets its own body, and what an app changes in its environ stays there."""
+    """The worker remembers environs for heads sent again: each request still gets
+    its own body and connection entries, and what an app changes stays in its copy."""
     import socket as socket_module
 
     def app(environ, start_response):
         seen = [environ["PATH_INFO"], environ["QUERY_STRING"], environ.get("HTTP_X_N")]
-        seen += [environ["wsgi.input"].read().decode(), environ.get("app.mark"), environ["REMOTE_ADDR"]]
+        seen += [environ["wsgi.input"].read().decode(), environ.get("app.mark"), environ["REMOTE_PORT"]]
         environ["app.mark"] = "seen"
         environ["PATH_INFO"] = "/changed"
         environ["wsgi.input"] = None
@@ -416,23 +416,31 @@ def test_repeated_head_gets_an_environ_of_its_own(serve):
         start_response("200 OK", [("Content-Length", str(len(body)))])
         return [body]
 
-    server = serve(app)
-    post = b"POST /a HTTP/1.1\r\nHost: h\r\nX-N: %s\r\nContent-Length: 3\r\n\r\n%s"
-    requests_sent = [post % (b"1", b"one"), post % (b"1", b"two"), post % (b"1", b"six"), post % (b"2", b"thr")]
-    requests_sent.append(b"GET /a?q=1 HTTP/1.1\r\nHost: h\r\n\r\n")
-    with socket_module.create_connection(("127.0.0.1", server.port), timeout=5) as client:
+    def exchange(client, requests_sent: list[bytes]) -> list:
         client.sendall(b"".join(requests_sent))
         received = b""
         while received.count(b"HTTP/1.1 200 OK") < len(requests_sent) or not received.endswith(b"]"):
             chunk = client.recv(65536)
             assert chunk, received
             received += chunk
-    bodies = [json.loads(part.split(b"\r\n\r\n", 1)[1]) for part in received.split(b"HTTP/1.1 ")[1:]]
-    address = "127.0.0.1"
+        return [json.loads(part.split(b"\r\n\r\n", 1)[1]) for part in received.split(b"HTTP/1.1 ")[1:]]
+
+    server = serve(app)
+    post = b"POST /a HTTP/1.1\r\nHost: h\r\nX-N: %s\r\nContent-Length: 3\r\n\r\n%s"
+    requests_sent = [post % (b"1", b"one"), post % (b"1", b"two"), post % (b"1", b"six"), post % (b"2", b"thr")]
+    requests_sent.append(b"GET /a?q=1 HTTP/1.1\r\nHost: h\r\n\r\n")
+    with (
+        socket_module.create_connection(("127.0.0.1", server.port), timeout=5) as first,
+        socket_module.create_connection(("127.0.0.1", server.port), timeout=5) as second,
+    ):
+        bodies = exchange(first, requests_sent)
+        again = exchange(second, [post % (b"2", b"ten")])  # the head kept for /a, on another connection
+        one, other = str(first.getsockname()[1]), str(second.getsockname()[1])
     assert bodies == [
-        ["/a", "", "1", "one", None, address],
-        ["/a", "", "1", "two", None, address],
-        ["/a", "", "1", "six", None, address],
-        ["/a", "", "2", "thr", None, address],
-        ["/a", "q=1", None, "", None, address],
+        ["/a", "", "1", "one", None, one],
+        ["/a", "", "1", "two", None, one],
+        ["/a", "", "1", "six", None, one],
+        ["/a", "", "2", "thr", None, one],
+        ["/a", "q=1", None, "", None, one],
     ]
+    assert again == [["/a", "", "2", "ten", None, other]]

@@ -23,11 +23,11 @@ cdef class _StartResponse:
     cdef public bint sent
 
 cdef class ConnectionEnvirons:
-    cdef public tuple _key
-    cdef public dict _last
     cdef public object _multiprocess
-    cdef public object _remote_port
-    cdef public object _server_port
+    cdef public str _remote_port
+    cdef public str _server_port
 
-    @cython.locals(key=tuple, environ=dict)
-    cpdef repeated(self, head, body, remote_addr, scheme)
+    @cython.locals(made=tuple, known=tuple, environ=dict, kept=dict, base=dict, cache=dict)
+    cpdef dict make(self, head, body, remote_addr, scheme, listener_host, root_path=*)
+
+cpdef str server_name(host, listener_host)

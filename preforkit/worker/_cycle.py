@@ -22,7 +22,7 @@ from ._async import INTERNAL_ERROR
 from ._proxy import forwarded_client
 from ._request_id import with_request_id
 from ._response import BadResponse, prepare_body
-from .wsgi import ConnectionEnvirons
+from .wsgi import ConnectionEnvirons, server_name
 
 log = logging.getLogger("preforkit.error")
 
@@ -59,12 +59,8 @@ class RequestCycle:
                 server_port=self.local[1],
                 multiprocess=self.server.config.workers > 1,
             )
-        environ = environs.repeated(head, body, remote_addr, scheme)
-        if environ is None:
-            environ = environs.make(  # by position: cheaper than keywords
-                head, body, remote_addr, server_name(head.host, self.local[0]), scheme, self.server.config.root_path
-            )
-        return environ
+        # by position: cheaper than keywords
+        return environs.make(head, body, remote_addr, scheme, self.local[0], self.server.config.root_path)
 
     def _request(self, head, body, remote_addr: str, scheme: str) -> dict:
         headers = head.headers
@@ -152,13 +148,6 @@ class RequestCycle:
             log.error("Response to %s %s: Content-Length %s but %d bytes sent", head.method, head.target, length, sent)
             return status, sent, False
         return status, sent, keep_alive
-
-
-def server_name(host: str | None, listener_host: str) -> str:
-    """The host part of the request's Host (an IPv6 literal keeps its brackets), else the listener's."""
-    if host:
-        return host[: host.index("]") + 1] if host[0] == "[" else host.partition(":")[0]
-    return listener_host
 
 
 class HeadSummary:

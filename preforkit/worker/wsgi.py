@@ -327,63 +327,65 @@ def _fill_environ(environ: dict, head, body, remote_addr: str, server_name: str,
     return environ
 
 
+# Environs made before, for the whole worker: target -> (what the environ was made from
+# but its connection's own entries, the environ).  A keep-alive client sending the same
+# head again (a poller, a health check, a browser fetching one resource, a load
+# generator) gets a copy instead of an environ built afresh; an idle connection keeps
+# nothing.  One per target: another head for it replaces the one kept.
+_KNOWN_ENVIRONS: dict[str, tuple] = {}
+_KNOWN_ENVIRONS_SIZE = 256
+
+
 class ConnectionEnvirons:
-    """The WSGI environs of one connection.
+    """The WSGI environs of one connection: its own entries, and the environs the
+    worker made before for the same head (each request gets a copy of its own)."""
 
-    It keeps the last environ it made (without that request's body and
-    channel), and a client that sends the same head again (a poller, a
-    health check, a browser fetching one resource, a load generator) gets a
-    copy of it instead of one built afresh: what an app adds to its environ
-    stays in its own copy.  Only that one environ is kept, so an idle
-    connection holds one table, as it did when it kept the base entries.
-    """
-
-    __slots__ = ("_key", "_last", "_multiprocess", "_remote_port", "_server_port")
+    __slots__ = ("_multiprocess", "_remote_port", "_server_port")
 
     def __init__(self, *, remote_port, server_port, multiprocess: bool = True) -> None:
-        self._remote_port = remote_port
-        self._server_port = server_port
+        self._remote_port = str(remote_port or "")
+        self._server_port = str(server_port or "")
         self._multiprocess = multiprocess
-        self._key = None  # what the last environ was made from
-        self._last = None
 
-    def repeated(self, head, body, remote_addr: str, scheme: str) -> dict | None:
-        """The environ for ``head`` if it asks exactly what the last head asked, else None.
+    def make(self, head, body, remote_addr: str, scheme: str, listener_host: str, root_path: str = "") -> dict:
+        """The environ for ``head`` (see ``make_environ``).
 
-        The head's path, query, Host, upgrade and framing all follow from its
-        target and fields; remote_addr and scheme may come from forwarding fields.
+        Everything in it but the entries set on a copy follows from the target
+        and ``made``: the path, query, Host, upgrade and framing from the target
+        and fields, ``SERVER_NAME`` from them and the listener.
         """
-        key = self._key
-        if (
-            key is None
-            or head.target != key[0]
-            or head.headers != key[1]
-            or head.method != key[2]
-            or head.http_version != key[3]
-            or remote_addr != key[4]
-            or scheme != key[5]
-        ):
-            return None
-        environ = self._last.copy()
-        environ["wsgi.input"] = body if body is not None else NO_INPUT
-        environ["preforkit.as_channel"] = _ChannelTaker(environ["preforkit.websocket"])
-        return environ
-
-    def make(self, head, body, remote_addr: str, server_name: str, scheme: str, root_path: str = "") -> dict:
-        """A new environ for ``head`` (see ``make_environ``), remembered for the next request."""
+        target = head.target
+        fields = head.fields
+        made = (fields, head.method, head.http_version, listener_host, root_path, self._multiprocess, sys.stderr)
+        cache = _KNOWN_ENVIRONS
+        known = cache.get(target)
+        if known is not None and known[0] == made:
+            environ = known[1].copy()
+            environ["REMOTE_ADDR"] = remote_addr
+            environ["REMOTE_PORT"] = self._remote_port
+            environ["SERVER_PORT"] = self._server_port
+            environ["wsgi.url_scheme"] = scheme
+            environ["wsgi.input"] = body if body is not None else NO_INPUT
+            environ["preforkit.as_channel"] = _ChannelTaker(environ["preforkit.websocket"])
+            return environ
         base = base_environ(
             remote_port=self._remote_port, server_port=self._server_port, multiprocess=self._multiprocess
         )
-        environ = _fill_environ(base, head, body, remote_addr, server_name, scheme, root_path)
-        if not head.keep_alive:
-            return environ  # the last request on this connection: nothing to remember it for
-        last = environ.copy()
-        last["wsgi.input"] = None  # no reference to this request's body or channel
-        last["preforkit.as_channel"] = None
-        self._last = last
-        # head.headers is the request's own dict (parsers hand out copies), and nothing changes it on the WSGI path.
-        self._key = (head.target, head.headers, head.method, head.http_version, remote_addr, scheme)
+        environ = _fill_environ(base, head, body, remote_addr, server_name(head.host, listener_host), scheme, root_path)
+        if head.keep_alive:  # a request that closes its connection has no next one to help
+            kept = environ.copy()
+            kept["wsgi.input"] = None  # no reference to this request's body or channel
+            kept["preforkit.as_channel"] = None
+            # fields: this request's own list (parsers hand out copies); nothing changes it on the WSGI path
+            remember(cache, target, (made, kept), _KNOWN_ENVIRONS_SIZE)
         return environ
+
+
+def server_name(host: str | None, listener_host: str) -> str:
+    """The host part of the request's Host (an IPv6 literal keeps its brackets), else the listener's."""
+    if host:
+        return host[: host.index("]") + 1] if host[0] == "[" else host.partition(":")[0]
+    return listener_host
 
 
 from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
