@@ -1,8 +1,6 @@
 # Types for the compiled twin of wsgi.py (preforkit/_accel.py); the Python module is the reference.
 import cython
 
-cpdef dict make_environ(head, body, dict base, remote_addr, server_name, scheme, root_path=*)
-
 @cython.locals(keys=dict, path=str)
 cpdef dict _fill_environ(dict environ, head, body, remote_addr, server_name, scheme, root_path)
 

@@ -1,7 +1,7 @@
 """Serving WSGI (PEP 3333) applications.
 
 The connection builds the environ straight from the parsed request head
-(``make_environ``); ``WSGIAdapter`` calls the app and turns what it returns
+(``ConnectionEnvirons.make``); ``WSGIAdapter`` calls the app and turns what it returns
 into a response the connection writes like any other: the app's iterable is
 streamed (chunked on HTTP/1.1 when the app sets no Content-Length), a
 ``wsgi.file_wrapper`` result is sent with sendfile, and the iterable's
@@ -240,7 +240,7 @@ def _close(result) -> None:
         close()
 
 
-# The entries make_environ sets on every request: base_environ gives them a place
+# The entries _fill_environ sets on every request: base_environ gives them a place
 # (None) so that each environ, a copy, never grows its table for them.
 _PER_REQUEST = (
     "REQUEST_METHOD",
@@ -260,7 +260,7 @@ _PER_REQUEST = (
 
 def base_environ(*, remote_port, server_port, multiprocess: bool = True) -> dict:
     """The environ entries that are the same for every request on a connection
-    (and a place for those ``make_environ`` sets on each)."""
+    (and a place for those ``_fill_environ`` sets on each)."""
     base = _BASE.copy()  # a copy of a whole table: cheaper than building one per connection
     base["SERVER_PORT"] = str(server_port or "")
     base["REMOTE_PORT"] = str(remote_port or "")
@@ -285,17 +285,8 @@ _BASE = {
 }
 
 
-def make_environ(head, body, base: dict, remote_addr: str, server_name: str, scheme: str,
-                 root_path: str = "") -> dict:  # fmt: skip
-    """The PEP 3333 environ for a parsed request head (``base`` from ``base_environ``).
-
-    The arguments may be given by position or by name.
-    """
-    return _fill_environ(base.copy(), head, body, remote_addr, server_name, scheme, root_path)
-
-
 def _fill_environ(environ: dict, head, body, remote_addr: str, server_name: str, scheme: str, root_path: str) -> dict:
-    """``make_environ``'s work on ``environ``, a copy of a base environ."""
+    """The PEP 3333 environ for a parsed request head, filled into ``environ`` (from ``base_environ``)."""
     path = head.path
     try:
         path_info = unquote_to_bytes(path).decode("latin-1") if "%" in path else path
@@ -348,7 +339,7 @@ class ConnectionEnvirons:
         self._multiprocess = multiprocess
 
     def make(self, head, body, remote_addr: str, scheme: str, listener_host: str, root_path: str = "") -> dict:
-        """The environ for ``head`` (see ``make_environ``).
+        """The PEP 3333 environ for ``head``.
 
         Everything in it but the entries set on a copy follows from the target
         and ``made``: the path, query, Host, upgrade and framing from the target
