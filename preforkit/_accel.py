@@ -42,6 +42,7 @@ ACCELERATED = (
     "preforkit.worker._response",
     "preforkit.worker._body",
     "preforkit.worker._pool",
+    "preforkit.worker._accept",
     "preforkit.worker.wsgi",
 )
 

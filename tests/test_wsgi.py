@@ -444,3 +444,39 @@ def test_repeated_head_gets_an_environ_of_its_own(serve):
         ["/a", "q=1", None, "", None, one],
     ]
     assert again == [["/a", "", "2", "ten", None, other]]
+
+
+def test_client_address_and_port_from_each_source(serve):
+    """Each connection's REMOTE_ADDR and REMOTE_PORT are its own client's, whichever
+    loopback address it comes from and in whatever order (the compiled accept path
+    formats an IPv4 address once per worker and reuses the text)."""
+    import socket as socket_module
+
+    def app(environ, start_response):
+        body = f"{environ['REMOTE_ADDR']} {environ['REMOTE_PORT']}".encode()
+        start_response("200 OK", [("Content-Length", str(len(body))), ("Connection", "close")])
+        return [body]
+
+    server = serve(app)
+    for source in ("127.0.0.2", "127.0.0.3", "127.0.0.2", "127.0.0.1", "127.0.0.3"):
+        with socket_module.create_connection(("127.0.0.1", server.port), timeout=5, source_address=(source, 0)) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            received = b""
+            while chunk := client.recv(65536):
+                received += chunk
+            host, port = client.getsockname()
+        assert received.split(b"\r\n\r\n", 1)[1].decode() == f"{host} {port}"
+
+
+def test_server_name_from_host_repeated_or_not():
+    """The host part of Host (an IPv6 literal keeps its brackets), the listener's without
+    one; a Host value seen before gives the same answer as the first time."""
+    from preforkit.worker.wsgi import server_name
+
+    for _ in range(2):
+        assert server_name("example.com:8080", "0.0.0.0") == "example.com"
+        assert server_name("[::1]:8000", "0.0.0.0") == "[::1]"
+        assert server_name("example.com", "0.0.0.0") == "example.com"
+        assert server_name("example.org:80", "0.0.0.0") == "example.org"
+        assert server_name(None, "10.0.0.1") == "10.0.0.1"
+        assert server_name("", "10.0.0.1") == "10.0.0.1"

@@ -70,11 +70,12 @@ class DateCache:
 
     def line(self) -> bytes:
         """The whole ``Date`` header line, as bytes."""
-        if int(time.time()) != self._second:
+        if int(_now()) != self._second:
             self()
         return self._line
 
 
+_now = time.time  # a module global: cheaper to reach than time.time, once per response
 http_date = DateCache()
 
 

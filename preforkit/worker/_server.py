@@ -16,13 +16,14 @@ from gevent.event import Event
 
 from .._common.stats import DURATION_BOUNDS, WorkerCounters
 from ..http import HeadLimits, HeadParser
+from ._accept import Acceptor, accept_client
 from ._access_log import AccessLog
 from ._bus import BUS
 from ._capacity import AtCapacity, Refusal, answer_now, capacity, pending
 from ._connection import Connection
 from ._outcome import WAITING
 from ._pool import GreenletPool
-from ._tls import TLSSocket, make_context
+from ._tls import make_context
 from .wsgi import WSGIAdapter
 
 log = logging.getLogger("preforkit.error")
@@ -108,16 +109,15 @@ class WorkerServer:
         limit = self.capacity
         connections = self.connections
         local = _local_address(listener, "https" if self.tls_context is not None else "http")
-        family = listener.family
-        tcp = family in (socket.AF_INET, socket.AF_INET6)
+        tcp = listener.family in (socket.AF_INET, socket.AF_INET6)
+        acceptor = Acceptor(self, listener, local, tcp and not _nodelay_inherited(listener))
         hub = get_hub()
         watcher = hub.loop.io(listener.fileno(), 1)
         share_accepts = self.config.workers > 1 and not (self.config.reuse_port and tcp)
-        counters = self.counters
-        nodelay_per_connection = tcp and not _nodelay_inherited(listener)
         try:
             while not self.stopping:
-                if len(connections) >= limit:
+                room = limit - len(connections)
+                if room <= 0:
                     self._wait_for_room(listener, watcher, limit)
                     continue
                 if share_accepts and self._busier_than_another():
@@ -127,35 +127,22 @@ class WorkerServer:
                     if not pending(listener):
                         hub.wait(watcher)
                         continue
+                # Sharing the socket, one connection per wake-up: the other workers,
+                # woken for the same backlog, take the next ones instead of this
+                # worker draining a whole burst alone.
+                most = 1 if share_accepts else room
                 try:
-                    accepted = self._accept_one(listener)
-                except OSError:
+                    taken = acceptor.take(most)
+                except OSError as exc:
                     if self.stopping:
                         return  # the listener was closed under us
-                    raise
-                if accepted is None:
-                    hub.wait(watcher)
+                    if not self._accept_failed(listener, exc):
+                        raise
                     continue
-                if accepted is RETRY:
-                    continue
-                fd, peer = accepted
-                sock = _socket.socket(family, socket.SOCK_STREAM, 0, fd)
-                sock.setblocking(False)
-                if nodelay_per_connection:
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if self.tls_context is not None:
-                    sock = TLSSocket(sock, self.tls_context)
-                connection = Connection(sock, peer, self, local)
-                connections.add(connection)
-                counters.accepted += 1
-                connection.start()
-                if self.slot is not None:
+                if taken and self.slot is not None:
                     self.slot.count(len(connections))
-                if share_accepts:
-                    # One connection per wake-up: the other workers, woken for
-                    # the same backlog, take the next ones instead of this worker
-                    # draining a whole burst alone.
-                    hub.wait(watcher)
+                if taken < most or share_accepts:
+                    hub.wait(watcher)  # none waits now
         finally:
             watcher.close()
 
@@ -185,23 +172,25 @@ class WorkerServer:
             accepted = self._accept_one(listener)
             if accepted is None or accepted is RETRY:
                 return
-            Refusal(_socket.socket(listener.family, socket.SOCK_STREAM, 0, accepted[0]), self._full.busy_response, loop)
+            Refusal(accepted[0], self._full.busy_response, loop)
             self.counters.shed += 1
 
     def _accept_one(self, listener: _socket.socket):
-        """The next waiting client as (fd, peer); None when none waits; RETRY after a
-        transient failure, already dealt with (out of descriptors: 503s; aborted)."""
+        """The next waiting client as (socket, peer); None when none waits; RETRY after
+        a transient failure, already dealt with (out of descriptors: 503s; aborted)."""
         try:
-            return listener._accept()
-        except BlockingIOError:
-            return None
+            return accept_client(listener)
         except OSError as exc:
-            if exc.errno in ACCEPT_CAPACITY_ERRNOS:
-                self._out_of_descriptors(listener, exc)
-                return RETRY
-            if exc.errno == errno.ECONNABORTED:
+            if self._accept_failed(listener, exc):
                 return RETRY
             raise
+
+    def _accept_failed(self, listener: _socket.socket, exc: OSError) -> bool:
+        """accept() failed: deal with a transient failure (True), or leave it to be raised."""
+        if exc.errno in ACCEPT_CAPACITY_ERRNOS:
+            self._out_of_descriptors(listener, exc)
+            return True
+        return exc.errno == errno.ECONNABORTED
 
     def _out_of_descriptors(self, listener: _socket.socket, exc: OSError) -> None:
         """accept() failed for want of descriptors: answer the waiting clients 503
@@ -216,13 +205,13 @@ class WorkerServer:
             if not self._full.spare.give_up():
                 break
             try:
-                fd, _ = listener._accept()
+                accepted = accept_client(listener)
             except OSError:
+                accepted = None
+            if accepted is None:
                 self._full.spare.take_back()
                 break
-            sock = _socket.socket(listener.family, socket.SOCK_STREAM, 0, fd)
-            sock.setblocking(False)
-            answer_now(sock, self._full.busy_response)  # closes it
+            answer_now(accepted[0], self._full.busy_response)  # closes it
             self.counters.shed += 1
             self._full.spare.take_back()
         gevent.sleep(0.01)

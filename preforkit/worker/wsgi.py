@@ -374,9 +374,16 @@ class ConnectionEnvirons:
 
 def server_name(host: str | None, listener_host: str) -> str:
     """The host part of the request's Host (an IPv6 literal keeps its brackets), else the listener's."""
-    if host:
-        return host[: host.index("]") + 1] if host[0] == "[" else host.partition(":")[0]
-    return listener_host
+    if not host:
+        return listener_host
+    name = _SERVER_NAMES.get(host)
+    if name is None:
+        name = host[: host.index("]") + 1] if host[0] == "[" else host.partition(":")[0]
+        remember(_SERVER_NAMES, host, name, 256)
+    return name
+
+
+_SERVER_NAMES: dict[str, str] = {}  # Host value -> its host part
 
 
 from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
