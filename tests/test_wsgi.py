@@ -459,7 +459,8 @@ def test_client_address_and_port_from_each_source(serve):
 
     server = serve(app)
     for source in ("127.0.0.2", "127.0.0.3", "127.0.0.2", "127.0.0.1", "127.0.0.3"):
-        with socket_module.create_connection(("127.0.0.1", server.port), timeout=5, source_address=(source, 0)) as client:
+        address = ("127.0.0.1", server.port)
+        with socket_module.create_connection(address, timeout=5, source_address=(source, 0)) as client:
             client.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
             received = b""
             while chunk := client.recv(65536):
