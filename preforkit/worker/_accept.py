@@ -14,6 +14,8 @@ import _socket
 import socket
 import types
 
+from gevent import get_hub
+
 from ._connection import Connection
 from ._tls import TLSSocket
 
@@ -40,7 +42,18 @@ def accept_client(listener: _socket.socket) -> tuple[_socket.socket, object] | N
 class Acceptor:
     """Takes the clients waiting on one listener and starts serving each."""
 
-    __slots__ = ("connections", "counters", "fast", "fd", "listener", "local", "nodelay", "server", "tls_context")
+    __slots__ = (
+        "connections",
+        "counters",
+        "fast",
+        "fd",
+        "hub",
+        "listener",
+        "local",
+        "nodelay",
+        "server",
+        "tls_context",
+    )
 
     def __init__(self, server, listener: _socket.socket, local: tuple, nodelay: bool) -> None:
         self.server = server
@@ -50,6 +63,7 @@ class Acceptor:
         self.tls_context = server.tls_context
         self.connections = server.connections
         self.counters = server.counters
+        self.hub = get_hub()
         self.fd = listener.fileno()
         self.fast = FAST_ACCEPT and listener.family == socket.AF_INET  # accept4() from C
 
@@ -72,7 +86,7 @@ class Acceptor:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.tls_context is not None:
                 sock = TLSSocket(sock, self.tls_context)
-            connection = Connection(sock, peer, self.server, self.local)
+            connection = Connection(sock, peer, self.server, self.local, self.hub)
             connections.add(connection)
             counters.accepted += 1
             taken += 1

@@ -74,6 +74,7 @@ cdef class Acceptor:
     cdef public object counters
     cdef public bint fast
     cdef public int fd
+    cdef public object hub
     cdef public object listener
     cdef public object local
     cdef public object nodelay

@@ -33,3 +33,7 @@ cdef class Connection(_CompiledState):
     cdef public object trusted
     cdef public object waiting_since
     cdef public object waiting_write
+
+    # Called on self from compiled code: a C call, not a Python method lookup (~500 instructions).
+    cpdef _read_head(self, bint readable)
+    cpdef _serve_one(self, bint readable)
