@@ -455,3 +455,30 @@ def test_accepted_connections_send_without_nagle_delay(serve):
         assert read_response(client)[0] == 200
         (connection,) = server._worker.connections
         assert connection.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_closing_response_and_fin_arrive_together(serve, method):
+    """The last response before a close goes out with MSG_MORE and then the FIN: they
+    arrive in one segment, so the client receives 3 (SYN-ACK, the ACK of its request,
+    response + FIN), not 4, and answers both with one ACK.  EOF follows the whole response."""
+    import struct
+
+    body = bytes(range(250)) * 4  # one segment
+
+    def handler(request):
+        return {"status": 200, "headers": {"Content-Type": "application/octet-stream"}, "body": body}
+
+    server = serve(handler)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as client:
+        client.sendall(f"{method} / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".encode())
+        received = recv_until_closed(client)
+        info = client.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 144)
+    head, _, got = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert f"content-length: {len(body)}".encode() in head.lower()
+    assert got == (body if method == "GET" else b"")
+    # struct tcp_info (linux/tcp.h): tcpi_bytes_received at 128 checks the layout, tcpi_segs_in at 140
+    bytes_received, _segs_out, segs_in = struct.unpack_from("QII", info, 128)
+    assert bytes_received == len(received) + 1  # the FIN counts one
+    assert segs_in <= 3

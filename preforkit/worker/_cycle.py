@@ -97,11 +97,11 @@ class RequestCycle:
             return self._write_response(head, INTERNAL_ERROR, keep_alive)  # a valid response: no second error
         if framing == NO_BODY:
             _close_body(body)
-            self.sendall(data)
+            self.sendall(data) if keep_alive else self.sendall_closing(data)
             return status, 0, keep_alive
         if type(body) is bytes:
             if len(body) < 65536:
-                self.sendall(data + body)
+                self.sendall(data + body) if keep_alive else self.sendall_closing(data + body)
             else:
                 self.sendall(data)
                 self.sendall(body)

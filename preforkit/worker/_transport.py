@@ -19,6 +19,8 @@ from ..http._proxy_protocol import parse as parse_proxy_header
 RECV_SIZE = 65536
 log = logging.getLogger("preforkit.error")
 
+MSG_MORE = getattr(socket, "MSG_MORE", 0)  # Linux: hold the bytes back for the FIN that follows
+
 
 class Transport:
     """Socket and TLS I/O of one connection (the state lives in ``Connection``'s slots)."""
@@ -113,6 +115,25 @@ class Transport:
         if self.tls:
             while not self.sock.flush():  # ciphertext the kernel has not taken yet
                 self._wait_writable()
+
+    def sendall_closing(self, data) -> None:
+        """``sendall()`` of the last bytes before the connection closes, then the FIN
+        (``shutdown(SHUT_WR)``): sent with ``MSG_MORE``, the response and the FIN leave in
+        one segment, and the client answers both with one ACK (8 packets per
+        ``Connection: close`` exchange instead of 10)."""
+        if self.tls:
+            self.sendall(data)
+            return
+        try:
+            sent = self.sock.send(data, MSG_MORE)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(data):
+            self.sendall(memoryview(data)[sent:])  # a send without MSG_MORE: nothing is held back
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the client is gone already
 
     def flush_tls(self) -> bool:
         """Non-blocking: write pending TLS ciphertext; True when none is left (always, without TLS)."""
