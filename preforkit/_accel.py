@@ -32,6 +32,7 @@ log = logging.getLogger("preforkit.error")
 # The modules with a compiled twin: read -> parse -> app -> write, and the WebSocket codec.
 ACCELERATED = (
     "preforkit.http._head",
+    "preforkit.http._memo",
     "preforkit.http._response",
     "preforkit.http._conversation",
     "preforkit.http._body",

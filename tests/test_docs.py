@@ -37,6 +37,23 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
     assert test_command in ci
 
 
+def test_ci_fails_when_a_test_run_fails():
+    """The line of .ci/run that runs the README's test command ends the script with an error
+    when either test run fails (under set -e, a failure inside an && list would not)."""
+    test_command = _setup_commands()[1]
+    line = next(line for line in (ROOT / ".ci" / "run").read_text().splitlines() if test_command in line)
+    line = line.replace("python -m pip install -e '.[test]'", "true")
+    pure = "PREFORKIT_PURE_PYTHON=1 python -m pytest"
+    for compiled_run, pure_run in (("false", "true"), ("true", "false")):
+        probe = line.replace(pure, pure_run).replace("python -m pytest", compiled_run)
+        result = subprocess.run(
+            ["bash", "-c", f"set -euo pipefail\n{probe}\necho reached"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert result.returncode != 0, probe
+        assert "reached" not in result.stdout, probe
+
+
 def test_changelog_has_unreleased_or_version():
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert changelog.startswith("# Changelog")

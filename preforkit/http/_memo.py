@@ -14,3 +14,8 @@ def remember(cache: dict, key, value, size: int) -> None:
     if len(cache) >= size:
         cache.clear()
     cache[key] = value
+
+
+from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
+
+accelerate(globals())

@@ -29,3 +29,5 @@ cdef class ConnectionEnvirons:
     cpdef dict make(self, head, body, remote_addr, scheme, listener_host, root_path=*)
 
 cpdef str server_name(host, listener_host)
+
+cpdef dict base_environ(str remote_port, str server_port, multiprocess)
