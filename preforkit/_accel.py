@@ -26,6 +26,7 @@ import importlib
 import json
 import logging
 import os
+import types
 
 log = logging.getLogger("preforkit.error")
 
@@ -120,6 +121,12 @@ def _built_hashes() -> dict[str, str]:
         except (OSError, ValueError):
             _hashes = {}
     return _hashes
+
+
+def runs_compiled(function) -> bool:
+    """``function`` of an accelerated module is its compiled twin's: what that module's
+    ``.pxd``-only C helpers may be called from (it is false on the Python path)."""
+    return not isinstance(function, types.FunctionType)
 
 
 def compiled_modules() -> list[str]:

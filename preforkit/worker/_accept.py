@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import _socket
 import socket
-import types
 
 from gevent import get_hub
 
+from .._accel import runs_compiled
 from ._connection import Connection
 from ._tls import TLSSocket
 
@@ -27,9 +27,8 @@ _new_socket = _socket.socket
 
 def accept_client(listener: _socket.socket) -> tuple[_socket.socket, object] | None:
     """(non-blocking socket, peer address) of the next client waiting on ``listener``;
-    None when none waits.  Raises OSError as accept(2) fails."""
-    if FAST_ACCEPT and listener.family == socket.AF_INET:
-        return _accept_ipv4(listener.fileno(), _IPV4_TEXTS, _IPV4_TEXTS_SIZE, _new_socket)  # noqa: F821
+    None when none waits.  Raises OSError as accept(2) fails.  (``Acceptor.take``, the
+    usual caller, takes IPv4 clients with ``_accept_ipv4`` instead where compiled.)"""
     try:
         fd, peer = listener._accept()
     except BlockingIOError:
@@ -95,7 +94,7 @@ class Acceptor:
 
 
 # This module's compiled twin runs, where accept4() is (its _c_accept.pxd declares _accept_ipv4, ACCEPT4).
-FAST_ACCEPT = not isinstance(accept_client, types.FunctionType) and ACCEPT4  # noqa: F821
+FAST_ACCEPT = runs_compiled(accept_client) and ACCEPT4  # noqa: F821
 
 from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
 

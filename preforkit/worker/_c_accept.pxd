@@ -1,6 +1,6 @@
 # Types for the compiled twin of _accept.py (preforkit/_accel.py); the Python module is the reference.
-# _accept_ipv4 exists only here: accept_client calls it when compiled, for an IPv4 listener, and
-# gives what the Python path gives (a non-blocking socket and a (host, port) peer) or raises the
+# _accept_ipv4 exists only here: Acceptor.take calls it when compiled, for an IPv4 listener, and
+# it gives what accept_client gives (a non-blocking socket and a (host, port) peer) or raises the
 # same OSError.
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport EAGAIN, EINTR, errno
@@ -18,7 +18,7 @@ cdef extern from *:
         socklen_t length = sizeof(*address);
         return accept4(fd, (struct sockaddr *)address, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     }
-    #else  /* macOS: the Python path (accept_client never calls _accept_ipv4) */
+    #else  /* macOS: the Python path (Acceptor.take never calls _accept_ipv4) */
     #define PREFORKIT_ACCEPT4 0
     #define SOCK_NONBLOCK 0
     static int preforkit_accept4(int fd, struct sockaddr_in *address) { errno = ENOSYS; return -1; }

@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 import socket
 import time
-import types
 from typing import TYPE_CHECKING
 
 from gevent import Timeout, get_hub
 
+from .._accel import runs_compiled
 from ..http import (
     After,
     ProtocolError,
@@ -426,7 +426,7 @@ def _bytes_waiting(sock: socket.socket) -> bytes | None:
 
 
 # This module's compiled twin runs: its _c_connection.pxd has _bytes_waiting_now, recv(2) from C.
-FAST_FIRST_READ = not isinstance(_bytes_waiting, types.FunctionType)
+FAST_FIRST_READ = runs_compiled(_bytes_waiting)
 
 from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
 

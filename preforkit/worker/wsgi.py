@@ -319,10 +319,10 @@ def _fill_environ(environ: dict, head, body, remote_addr: str, server_name: str,
 
 
 # Environs made before, for the whole worker: target -> (what the environ was made from
-# but its connection's own entries, the environ).  A keep-alive client sending the same
-# head again (a poller, a health check, a browser fetching one resource, a load
-# generator) gets a copy instead of an environ built afresh; an idle connection keeps
-# nothing.  One per target: another head for it replaces the one kept.
+# but its connection's own entries, the environ).  A client sending the same head again,
+# on its connection or a new one (a poller, a health check, a browser fetching one
+# resource, a load generator), gets a copy instead of an environ built afresh; an idle
+# connection keeps nothing.  One per target: another head for it replaces the one kept.
 _KNOWN_ENVIRONS: dict[str, tuple] = {}
 _KNOWN_ENVIRONS_SIZE = 256
 
