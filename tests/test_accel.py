@@ -16,7 +16,7 @@ import sysconfig
 
 import pytest
 
-from preforkit._accel import ACCELERATED, compiled_name, pure_python_requested
+from preforkit._accel import ACCELERATED, compiled_name, declarations_path, pure_python_requested
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -164,20 +164,21 @@ def test_the_build_translates_again_a_module_whose_pxd_changed(tmp_path):
     assert kept.stat().st_mtime_ns == before[kept]  # the others were not
 
 
-def test_the_compiled_connection_declares_exactly_the_python_slots():
-    """_c_connection.pxd makes Connection an extension type: its fields must be the Python
-    class's slots, or the compiled path would lose (or add) state the Python one has."""
+@pytest.mark.parametrize("module", ACCELERATED)
+def test_each_extension_type_declares_exactly_the_python_slots(module):
+    """A ``cdef class`` in a ``.pxd`` turns the Python class of that name into an extension
+    type: its fields must be the Python class's slots, or the compiled path would lose (or
+    add) state the Python one has."""
+    import importlib
     import re
 
-    from preforkit.worker import _connection
-
-    declared = re.findall(
-        r"^\s+cdef public object (\w+)$", (ROOT / "preforkit/worker/_c_connection.pxd").read_text(), re.MULTILINE
-    )
-    python_class = next(
-        cls for cls in _connection.Connection.__mro__ if "__slots__" in vars(cls) and vars(cls)["__slots__"]
-    )
-    assert sorted(declared) == sorted(python_class.__slots__)
+    declarations = ROOT / declarations_path(module)
+    text = declarations.read_text() if declarations.exists() else ""
+    python_module = importlib.import_module(module)
+    for name, body in re.findall(r"^cdef class (\w+)\b.*:\n((?:[ \t]+.*\n|\n)*)", text, re.MULTILINE):
+        declared = re.findall(r"^\s+cdef public \w+ (\w+)$", body, re.MULTILINE)
+        slots = [slot for cls in getattr(python_module, name).__mro__ for slot in vars(cls).get("__slots__", ())]
+        assert sorted(declared) == sorted(slots), name
 
 
 def test_a_connection_takes_its_slots_and_nothing_else():

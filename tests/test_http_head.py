@@ -186,10 +186,26 @@ def test_a_remembered_head_is_not_shared_across_limits_and_near_misses_fail():
                 parser.parse(bad)
 
 
+def test_a_head_is_remembered_from_its_second_sighting_on():
+    """Heads sent once (a crawler, a varying query) are parsed and not kept, so they
+    cannot push out of the memo the heads that clients repeat."""
+    parser = HeadParser()
+    repeated = b"GET /poll HTTP/1.1\r\nHost: h\r\n\r\n"
+    parser.parse(repeated)
+    assert parser._known == {}
+    parser.parse(repeated)
+    assert list(parser._known) == [repeated[:-4].decode()]
+    for index in range(1000):
+        assert parser.parse(b"GET /%d HTTP/1.1\r\nHost: h\r\n\r\n" % index)[0].path == f"/{index}"
+    assert list(parser._known) == [repeated[:-4].decode()]
+    assert len(parser._sighted) <= 512
+
+
 def test_the_remembered_heads_are_bounded():
     parser = HeadParser()
     for index in range(1000):
-        parser.parse(b"GET /%d HTTP/1.1\r\nHost: h\r\n\r\n" % index)
+        for _ in range(2):
+            parser.parse(b"GET /%d HTTP/1.1\r\nHost: h\r\n\r\n" % index)
     long_head = b"GET /" + b"a" * 3000 + b" HTTP/1.1\r\nHost: h\r\n\r\n"
     assert parser.parse(long_head)[0].path == "/" + "a" * 3000
     known = parser._known

@@ -3,3 +3,5 @@
 # instructions a call) instead of a Python one (~1,400): every memo miss pays one.
 
 cpdef void remember(dict cache, key, value, Py_ssize_t size)
+
+cpdef bint seen_before(dict sightings, key, Py_ssize_t size) except -1

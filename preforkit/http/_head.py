@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .._accel import runs_compiled
 from ._abnf import absolute_form_re, field_line_re, host_re, loose_version_re, request_line_re
 from ._errors import ProtocolError
-from ._memo import remember
+from ._memo import remember, seen_before
 
 CHUNKED = "chunked"
 
@@ -69,12 +70,13 @@ class RequestHead(NamedTuple):
 class HeadParser:
     """Finds and parses request heads in a receive buffer."""
 
-    __slots__ = ("_known", "_max_head", "limits")
+    __slots__ = ("_known", "_max_head", "_sighted", "limits")
 
     def __init__(self, limits: HeadLimits | None = None) -> None:
         self.limits = limits or HeadLimits()
         self._max_head = self.limits.max_head
-        self._known: dict[str, RequestHead] = {}  # heads parsed before (under these limits), by their text
+        self._known: dict[str, tuple] = {}  # heads parsed before (under these limits), by their text
+        self._sighted: dict[str, None] = {}  # heads parsed once, not yet in _known
 
     def parse(self, buffer: bytes | bytearray) -> tuple[RequestHead, int] | None:
         """Parse the head at the start of ``buffer``.
@@ -86,14 +88,16 @@ class HeadParser:
         if buffer and buffer[0] == 13:  # a CR first: skip the empty lines some clients send before a request
             while buffer.startswith(b"\r\n", start) and start < 2 * MAX_LEADING_EMPTY_LINES:
                 start += 2
-        end = buffer.find(b"\r\n\r\n", start)
+        # Compiled, the search and the decoding below run in C (_c_head.pxd).
+        end = _c_find_head_end(buffer, start) if WITH_C_HELPERS else buffer.find(b"\r\n\r\n", start)  # noqa: F821
         if end == -1:
             self._check_incomplete(buffer, start)
             return None
         if end - start > self._max_head:
             self._check_incomplete(buffer[: end + 2], start)
             raise ProtocolError("request head too large", 431)
-        return _parse_remembered(self._known, buffer[start:end].decode("latin-1"), self.limits), end + 4
+        text = _c_latin1(buffer, start, end) if WITH_C_HELPERS else buffer[start:end].decode("latin-1")  # noqa: F821
+        return _parse_remembered(self._known, self._sighted, text, self.limits), end + 4
 
     def _check_incomplete(self, buffer: bytes | bytearray, start: int) -> None:
         limits = self.limits
@@ -117,52 +121,22 @@ class HeadParser:
 
 
 def parse_head(text: str, limits: HeadLimits) -> RequestHead:
-    """Parse a head (without its final empty line) decoded as latin-1.
+    """Parse a head (without its final empty line) decoded as latin-1."""
+    return _new_head(RequestHead, _head_values(text, limits))  # the public call: no C helper needed
 
-    One function on purpose: it runs once per request and every call and
-    keyword argument shows in the hot path (``benchmarks/hotpath_bench.py``).
+
+def _head_values(text: str, limits: HeadLimits) -> tuple:
+    """``parse_head``'s result as a plain tuple (what the memo of heads keeps).
+
+    Few calls on purpose: it runs for each head not seen before, and every
+    call shows in the hot path (``benchmarks/hotpath_bench.py``).
     """
-    lines = text.split("\r\n")
-    request_line = lines[0]
-    if len(request_line) > limits.max_request_line:
-        raise ProtocolError("request line too long", 414)
-    parts = _REQUEST_LINES.get(request_line)
-    if parts is None:
-        match = request_line_re.fullmatch(request_line)
-        if match is None:
-            if loose_version_re.fullmatch(request_line):
-                raise ProtocolError("HTTP version not supported", 505)
-            raise ProtocolError("malformed request line")
-        parts = match.groups()
-        _remember(_REQUEST_LINES, request_line, parts)
-    method, target, major, minor = parts
-    if major != "1":
-        raise ProtocolError("HTTP version not supported", 505)
-    # RFC 9110 §2.5: a higher minor version is served as the highest we support.
-    http_version = "1.0" if minor == "0" else "1.1"
-
-    if len(lines) - 1 > limits.max_fields:
-        raise ProtocolError("too many header fields", 431)
-    fields: list[tuple[str, str]] = []
-    headers: dict[str, str] = {}
-    max_field_size = limits.max_field_size
-    seen = _FIELD_CACHE
-    duplicate = None  # a field that must appear at most once, seen twice
-    for index in range(1, len(lines)):
-        line = lines[index]
-        if len(line) > max_field_size:
-            raise ProtocolError("header field too large", 431)
-        field = seen.get(line)
-        if field is None:
-            field = _parse_field_line(line)
-        name, value = field
-        fields.append(field)
-        if name in headers:
-            headers[name] = headers[name] + ", " + value
-            if name in _SINGLE_FIELDS:
-                duplicate = name
-        else:
-            headers[name] = value
+    split = None
+    if WITH_C_HELPERS:  # compiled: the lines split and checked from C, or None to let the code below decide
+        split = _c_split_head(text, limits.max_request_line, limits.max_fields, limits.max_field_size)  # noqa: F821
+    if split is None:
+        split = _split_head(text, limits)
+    method, target, http_version, fields, headers, duplicate = split
 
     # Host (RFC 9112 §3.2): exactly one in HTTP/1.1, at most one in 1.0.
     if duplicate is not None:
@@ -257,25 +231,70 @@ def parse_head(text: str, limits: HeadLimits) -> RequestHead:
             raise ProtocolError("unsupported expectation", 417)
         expect_continue = True
 
-    return _new_head(
-        RequestHead,
-        (
-            method,
-            target,
-            path,
-            query_string,
-            http_version,
-            fields,
-            headers,
-            host,
-            scheme,
-            content_length,
-            chunked,
-            keep_alive,
-            expect_continue,
-            upgrade,
-        ),
+    return (
+        method,
+        target,
+        path,
+        query_string,
+        http_version,
+        fields,
+        headers,
+        host,
+        scheme,
+        content_length,
+        chunked,
+        keep_alive,
+        expect_continue,
+        upgrade,
     )
+
+
+def _split_head(text: str, limits: HeadLimits) -> tuple:
+    """(method, target, HTTP version, fields, headers, the name of a field that must
+    appear once and came twice or None) of a head's text; raises ProtocolError
+    for what the grammar or the limits refuse, in that order."""
+    lines = text.split("\r\n")
+    request_line = lines[0]
+    if len(request_line) > limits.max_request_line:
+        raise ProtocolError("request line too long", 414)
+    parts = _REQUEST_LINES.get(request_line)
+    if parts is None:
+        match = request_line_re.fullmatch(request_line)
+        if match is None:
+            if loose_version_re.fullmatch(request_line):
+                raise ProtocolError("HTTP version not supported", 505)
+            raise ProtocolError("malformed request line")
+        parts = match.groups()
+        _remember(_REQUEST_LINES, request_line, parts)
+    method, target, major, minor = parts
+    if major != "1":
+        raise ProtocolError("HTTP version not supported", 505)
+    # RFC 9110 §2.5: a higher minor version is served as the highest we support.
+    http_version = "1.0" if minor == "0" else "1.1"
+
+    if len(lines) - 1 > limits.max_fields:
+        raise ProtocolError("too many header fields", 431)
+    fields: list[tuple[str, str]] = []
+    headers: dict[str, str] = {}
+    max_field_size = limits.max_field_size
+    seen = _FIELD_CACHE
+    duplicate = None  # a field that must appear at most once, seen twice
+    for index in range(1, len(lines)):
+        line = lines[index]
+        if len(line) > max_field_size:
+            raise ProtocolError("header field too large", 431)
+        field = seen.get(line)
+        if field is None:
+            field = _parse_field_line(line)
+        name, value = field
+        fields.append(field)
+        if name in headers:
+            headers[name] = headers[name] + ", " + value
+            if name in _SINGLE_FIELDS:
+                duplicate = name
+        else:
+            headers[name] = value
+    return method, target, http_version, fields, headers, duplicate
 
 
 # Fields a request carries at most once: a proxy that takes the first and an
@@ -299,12 +318,14 @@ _CONNECTION_TOKENS: dict[str, frozenset] = {}
 
 # Whole heads seen before, parsed: a keep-alive client (a browser fetching the same
 # resource, a poller, a health check, a load generator) sends the same head again and
-# again.  Keyed by the exact text, so a head that differs in one byte is parsed afresh.
+# again.  Keyed by the exact text, so a head that differs in one byte is parsed afresh;
+# kept from its second sighting on, so heads that come once cost no more than parsing.
 _KNOWN_HEADS_SIZE = 256
 _KNOWN_HEAD_MAX_LENGTH = 2048
+_SIGHTED_HEADS_SIZE = 512
 
 
-def _parse_remembered(known: dict, text: str, limits: HeadLimits) -> RequestHead:
+def _parse_remembered(known: dict, sighted: dict, text: str, limits: HeadLimits) -> RequestHead:
     """``parse_head(text, limits)``, from ``known`` when this exact head was parsed before.
 
     Each caller gets its own ``fields`` list and ``headers`` dict: an app may
@@ -312,30 +333,30 @@ def _parse_remembered(known: dict, text: str, limits: HeadLimits) -> RequestHead
     """
     values = known.get(text)  # a plain tuple: indexing a RequestHead goes through its class
     if values is None:
-        values = tuple(parse_head(text, limits))
-        if len(text) <= _KNOWN_HEAD_MAX_LENGTH:
-            remember(known, text, values, _KNOWN_HEADS_SIZE)
+        values = _head_values(text, limits)
+        if len(text) > _KNOWN_HEAD_MAX_LENGTH or not seen_before(sighted, text, _SIGHTED_HEADS_SIZE):
+            # kept nowhere: the request may have these fields and headers
+            return _c_new_head(RequestHead, values) if WITH_C_HELPERS else _new_head(RequestHead, values)  # noqa: F821
+        remember(known, text, values, _KNOWN_HEADS_SIZE)
     fields = values[5]
     headers = values[6]
-    return _new_head(
-        RequestHead,
-        (
-            values[0],
-            values[1],
-            values[2],
-            values[3],
-            values[4],
-            fields[:],
-            headers.copy(),
-            values[7],
-            values[8],
-            values[9],
-            values[10],
-            values[11],
-            values[12],
-            values[13],
-        ),
+    copied = (
+        values[0],
+        values[1],
+        values[2],
+        values[3],
+        values[4],
+        fields[:],
+        headers.copy(),
+        values[7],
+        values[8],
+        values[9],
+        values[10],
+        values[11],
+        values[12],
+        values[13],
     )
+    return _c_new_head(RequestHead, copied) if WITH_C_HELPERS else _new_head(RequestHead, copied)  # noqa: F821
 
 
 def _parse_field_line(line: str) -> tuple[str, str]:
@@ -355,6 +376,10 @@ def _remember(cache: dict, key: str, value) -> None:
 
 
 _new_head = tuple.__new__  # RequestHead's fields in order, without the keyword-argument constructor
+
+# This module's compiled twin runs: its _c_head.pxd declares the C helpers (_c_find_head_end,
+# _c_latin1, _c_split_head, _c_new_head), each giving what the Python lines beside its call give.
+WITH_C_HELPERS = runs_compiled(parse_head)
 
 from .._accel import accelerate  # noqa: E402  (last: the compiled twin replaces these names)
 
