@@ -481,3 +481,29 @@ def test_server_name_from_host_repeated_or_not():
         assert server_name("example.org:80", "0.0.0.0") == "example.org"
         assert server_name(None, "10.0.0.1") == "10.0.0.1"
         assert server_name("", "10.0.0.1") == "10.0.0.1"
+
+
+def test_an_environ_is_kept_from_its_targets_second_sighting_on():
+    """A target asked for once leaves nothing behind; asked again, its environ is kept, and
+    a kept environ whose fields came from another parse takes this one's (shared with the
+    parser's memo), so later requests match it by identity."""
+    from preforkit.http import HeadParser
+    from preforkit.worker import wsgi
+
+    environs = wsgi.ConnectionEnvirons(remote_port=1, server_port=2, listener_host="127.0.0.1")
+    raw = b"GET /sighted-%d HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n" % os.getpid()
+    target = raw.split(b" ")[1].decode()
+    elsewhere, here = HeadParser(), HeadParser()
+    environs.make(elsewhere.parse(raw)[0], None, "127.0.0.1", "http")
+    assert target not in wsgi._KNOWN_ENVIRONS
+    environs.make(elsewhere.parse(raw)[0], None, "127.0.0.1", "http")
+    kept = wsgi._KNOWN_ENVIRONS[target]
+    assert kept[1]["PATH_INFO"] == target
+    assert kept[1]["HTTP_X_A"] == "1"
+    for _ in range(3):  # the third parse comes from this parser's memo
+        head = here.parse(raw)[0]
+        environ = environs.make(head, None, "127.0.0.1", "http")
+        assert environ["HTTP_X_A"] == "1"
+        assert environ is not wsgi._KNOWN_ENVIRONS[target][1]
+    assert wsgi._KNOWN_ENVIRONS[target][0][0][0] is head.fields[0]
+    assert wsgi._KNOWN_ENVIRONS[target][1] is kept[1]

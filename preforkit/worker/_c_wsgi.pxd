@@ -21,12 +21,14 @@ cdef class _StartResponse:
     cdef public bint sent
 
 cdef class ConnectionEnvirons:
+    cdef public object _listener_host
     cdef public object _multiprocess
     cdef public str _remote_port
+    cdef public object _root_path
     cdef public str _server_port
 
     @cython.locals(made=tuple, known=tuple, environ=dict, kept=dict, base=dict, cache=dict)
-    cpdef dict make(self, head, body, remote_addr, scheme, listener_host, root_path=*)
+    cpdef dict make(self, head, body, remote_addr, scheme)
 
 cpdef str server_name(host, listener_host)
 

@@ -54,13 +54,15 @@ class RequestCycle:
     def _environ(self, head, body, remote_addr: str, scheme: str) -> dict:
         environs = self._environs
         if environs is None:
+            config = self.server.config
             environs = self._environs = ConnectionEnvirons(
                 remote_port=self.peer[1] if isinstance(self.peer, tuple) else "",
                 server_port=self.local[1],
-                multiprocess=self.server.config.workers > 1,
+                listener_host=self.local[0],
+                root_path=config.root_path,
+                multiprocess=config.workers > 1,
             )
-        # by position: cheaper than keywords
-        return environs.make(head, body, remote_addr, scheme, self.local[0], self.server.config.root_path)
+        return environs.make(head, body, remote_addr, scheme)
 
     def _request(self, head, body, remote_addr: str, scheme: str) -> dict:
         headers = head.headers

@@ -15,7 +15,7 @@ import sys
 from urllib.parse import unquote_to_bytes
 
 from .. import __version__
-from ..http._memo import remember
+from ..http._memo import remember, seen_before
 
 SERVER_SOFTWARE = f"preforkit/{__version__}"
 
@@ -323,22 +323,30 @@ def _fill_environ(environ: dict, head, body, remote_addr: str, server_name: str,
 # on its connection or a new one (a poller, a health check, a browser fetching one
 # resource, a load generator), gets a copy instead of an environ built afresh; an idle
 # connection keeps nothing.  One per target: another head for it replaces the one kept.
+# Kept from a target's second sighting on (as the parser keeps heads), so targets asked
+# for once cost no copy, and the environ kept shares its fields with the parser's memo.
 _KNOWN_ENVIRONS: dict[str, tuple] = {}
 _KNOWN_ENVIRONS_SIZE = 256
+_SIGHTED_TARGETS: dict[str, None] = {}
+_SIGHTED_TARGETS_SIZE = 512
 
 
 class ConnectionEnvirons:
     """The WSGI environs of one connection: its own entries, and the environs the
     worker made before for the same head (each request gets a copy of its own)."""
 
-    __slots__ = ("_multiprocess", "_remote_port", "_server_port")
+    __slots__ = ("_listener_host", "_multiprocess", "_remote_port", "_root_path", "_server_port")
 
-    def __init__(self, *, remote_port, server_port, multiprocess: bool = True) -> None:
+    def __init__(
+        self, *, remote_port, server_port, listener_host: str, root_path: str = "", multiprocess: bool = True
+    ) -> None:
         self._remote_port = str(remote_port or "")
         self._server_port = str(server_port or "")
+        self._listener_host = listener_host  # SERVER_NAME when a request has no Host
+        self._root_path = root_path  # SCRIPT_NAME: the app's mount point (config.root_path)
         self._multiprocess = multiprocess
 
-    def make(self, head, body, remote_addr: str, scheme: str, listener_host: str, root_path: str = "") -> dict:
+    def make(self, head, body, remote_addr: str, scheme: str) -> dict:
         """The PEP 3333 environ for ``head``.
 
         Everything in it but the entries set on a copy follows from the target
@@ -346,11 +354,17 @@ class ConnectionEnvirons:
         and fields, ``SERVER_NAME`` from them and the listener.
         """
         target = head.target
+        listener_host = self._listener_host
+        root_path = self._root_path
         fields = head.fields
         made = (fields, head.method, head.http_version, listener_host, root_path, self._multiprocess, sys.stderr)
         cache = _KNOWN_ENVIRONS
         known = cache.get(target)
         if known is not None and known[0] == made:
+            if fields and known[0][0][0] is not fields[0]:
+                # Equal, field by field, but from another parse (made before the parser kept this
+                # head): keep this request's, which share the parser's, so the next check is by identity.
+                cache[target] = (made, known[1])
             environ = known[1].copy()
             environ["REMOTE_ADDR"] = remote_addr
             environ["REMOTE_PORT"] = self._remote_port
@@ -361,6 +375,8 @@ class ConnectionEnvirons:
             return environ
         base = base_environ(self._remote_port, self._server_port, self._multiprocess)
         environ = _fill_environ(base, head, body, remote_addr, server_name(head.host, listener_host), scheme, root_path)
+        if known is None and not seen_before(_SIGHTED_TARGETS, target, _SIGHTED_TARGETS_SIZE):
+            return environ
         # Kept also for a request that closes its connection: the next connection may send the same head.
         kept = environ.copy()
         kept["wsgi.input"] = None  # no reference to this request's body or channel
