@@ -11,6 +11,9 @@ cdef class _ChannelTaker:
     cdef public object channel
     cdef public object websocket
 
+@cython.locals(taker=_ChannelTaker)
+cdef _ChannelTaker _channel_taker(websocket)
+
 cdef class WSGIAdapter:
     cdef public object app
 

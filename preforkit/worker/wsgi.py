@@ -194,6 +194,14 @@ class _ChannelTaker:
         return self.channel
 
 
+def _channel_taker(websocket: bool) -> _ChannelTaker:
+    """``_ChannelTaker(websocket)``; compiled, without a call through the type (one per request)."""
+    taker = _ChannelTaker.__new__(_ChannelTaker)
+    taker.websocket = websocket
+    taker.channel = None
+    return taker
+
+
 class _NoInput:
     """``wsgi.input`` of a request without a body: always at its end.
 
@@ -307,7 +315,7 @@ def _fill_environ(environ: dict, head, body, remote_addr: str, server_name: str,
     environ["wsgi.input"] = body if body is not None else NO_INPUT
     websocket = head.upgrade == "websocket"
     environ["preforkit.websocket"] = websocket
-    environ["preforkit.as_channel"] = _ChannelTaker(websocket)
+    environ["preforkit.as_channel"] = _channel_taker(websocket)
     keys = _ENVIRON_KEYS
     for name, value in head.headers.items():  # repeated fields already joined with ", "
         key = keys.get(name)
@@ -371,7 +379,7 @@ class ConnectionEnvirons:
             environ["SERVER_PORT"] = self._server_port
             environ["wsgi.url_scheme"] = scheme
             environ["wsgi.input"] = body if body is not None else NO_INPUT
-            environ["preforkit.as_channel"] = _ChannelTaker(environ["preforkit.websocket"])
+            environ["preforkit.as_channel"] = _channel_taker(environ["preforkit.websocket"])
             return environ
         base = base_environ(self._remote_port, self._server_port, self._multiprocess)
         environ = _fill_environ(base, head, body, remote_addr, server_name(head.host, listener_host), scheme, root_path)
