@@ -37,7 +37,7 @@ class Server:
 
     def __init__(self, handler: Handler, config: Config) -> None:
         self.config = config
-        self.sockets = [bind(address) for address in config.binds()]
+        self.sockets = [bind(address, config.backlog, defer_accept=config.defer_accept) for address in config.binds()]
         self.addresses = [describe(sock) for sock in self.sockets]
         address = self.sockets[0].getsockname()
         self._port = address[1] if isinstance(address, tuple) else None
@@ -126,7 +126,7 @@ def run_server(handler: Handler, **options: Any) -> None:
     config = _config(dict(options))
     from .worker import WorkerServer
 
-    sockets = [bind(address) for address in config.binds()]
+    sockets = [bind(address, config.backlog, defer_accept=config.defer_accept) for address in config.binds()]
     addresses = [describe(sock) for sock in sockets]
     worker = WorkerServer(_adapt(handler, config), config, sockets)
     for signum in (signal.SIGINT, signal.SIGTERM):

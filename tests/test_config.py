@@ -53,6 +53,7 @@ SAMPLE = {
     "max_requests_jitter": ("10", 10),
     "max_worker_memory": ("128M", 128 << 20),
     "backlog": ("64", 64),
+    "defer_accept": ("5", 5),
     "reuse_port": ("yes", True),
     "umask": ("007", 0o007),
     "pid": ("/tmp/p.pid", "/tmp/p.pid"),

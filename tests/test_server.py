@@ -7,7 +7,9 @@ import io
 import json
 import logging
 import pathlib
+import shutil
 import socket
+import subprocess
 
 import pytest
 
@@ -482,3 +484,40 @@ def test_closing_response_and_fin_arrive_together(serve, method):
     bytes_received, _segs_out, segs_in = struct.unpack_from("QII", info, 128)
     assert bytes_received == len(received) + 1  # the FIN counts one
     assert segs_in <= 3
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_DEFER_ACCEPT"), reason="TCP_DEFER_ACCEPT is Linux's")
+def test_a_deferred_listener_wakes_for_a_connection_once_it_has_sent():
+    """--defer-accept (on by default): accept wakes for a client once its first bytes are
+    there, not for a bare connect; 0 turns it off (a bare connect wakes accept at once)."""
+    import select
+
+    from preforkit.config import Config
+    from preforkit.master._binding import bind
+
+    assert Config().defer_accept == 1
+    deferred, plain = bind("127.0.0.1:0", defer_accept=1), bind("127.0.0.1:0", defer_accept=0)
+    assert deferred.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT) > 0
+    assert plain.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT) == 0
+    with (
+        deferred,
+        plain,
+        socket.create_connection(deferred.getsockname(), timeout=5) as quiet,
+        socket.create_connection(plain.getsockname(), timeout=5) as bare,
+    ):
+        assert select.select([plain], [], [], 5)[0] == [plain]  # a bare connect: ready at once
+        assert select.select([deferred], [], [], 0.3)[0] == []  # not before the client speaks
+        quiet.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert select.select([deferred], [], [], 5)[0] == [deferred]
+        client, _ = deferred.accept()
+        with client:
+            assert client.recv(100).startswith(b"GET / ")
+        bare.close()
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="reads the listen backlog with ss (iproute2)")
+def test_serve_listens_with_the_backlog_it_is_given(serve):
+    """The in-process API listened with the default backlog whatever it was given."""
+    server = serve(apps.hello, backlog=77)
+    listed = subprocess.run(["ss", "-Hltn", f"sport = :{server.port}"], capture_output=True, text=True, check=True)
+    assert listed.stdout.split()[:3] == ["LISTEN", "0", "77"]  # state, queued, backlog

@@ -182,6 +182,16 @@ PROCESS_SETTINGS: tuple[Setting, ...] = (
         is_flag=True,
     ),
     Setting(
+        "defer_accept",
+        ("--defer-accept",),
+        at_least(parse_int, 0),
+        1,
+        "Linux: the kernel hands over a TCP connection once its first bytes arrive (TCP_DEFER_ACCEPT), or after"
+        " this many seconds without any; no wake-up for a connection that has sent nothing yet. 0: off.",
+        section="server",
+        metavar="SECONDS",
+    ),
+    Setting(
         "umask",
         ("--umask",),
         parse_octal,

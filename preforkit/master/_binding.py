@@ -45,12 +45,21 @@ def parse_address(spec: str, default_port: int = 8000) -> tuple:
     return ("tcp", host or "0.0.0.0", port)
 
 
-def bind(spec: str, backlog: int = DEFAULT_BACKLOG, *, reuse_port: bool = False, listen: bool = True) -> socket.socket:
+def bind(
+    spec: str,
+    backlog: int = DEFAULT_BACKLOG,
+    *,
+    reuse_port: bool = False,
+    listen: bool = True,
+    defer_accept: int = 0,
+) -> socket.socket:
     """A listening socket for ``spec``; ``BindError`` says why not.
 
     With ``reuse_port`` a TCP socket gets ``SO_REUSEPORT`` so that several
     processes can each listen on the address; ``listen=False`` only binds
     (the master reserves the port that way while its workers listen).
+    ``defer_accept`` (seconds, TCP on Linux) sets ``TCP_DEFER_ACCEPT``: accept
+    wakes for a connection once its first bytes are there (or after that long).
     """
     address = parse_address(spec)
     try:
@@ -58,7 +67,7 @@ def bind(spec: str, backlog: int = DEFAULT_BACKLOG, *, reuse_port: bool = False,
             return _bind_unix(address[1], backlog)
         if address[0] == "fd":
             return socket.socket(fileno=address[1])
-        return _bind_tcp(address[1], address[2], backlog, reuse_port, listen)
+        return _bind_tcp(address[1], address[2], backlog, reuse_port, listen, defer_accept)
     except OSError as exc:
         raise BindError(f"cannot listen on {spec}: {exc.strerror or exc}") from None
 
@@ -72,7 +81,9 @@ def address_of(sock: socket.socket) -> str:
     return f"unix:{address}"
 
 
-def _bind_tcp(host: str, port: int, backlog: int, reuse_port: bool = False, listen: bool = True) -> socket.socket:
+def _bind_tcp(
+    host: str, port: int, backlog: int, reuse_port: bool = False, listen: bool = True, defer_accept: int = 0
+) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
@@ -89,6 +100,10 @@ def _bind_tcp(host: str, port: int, backlog: int, reuse_port: bool = False, list
         # Accepted sockets inherit it (Linux), also those the kernel completes before a worker
         # runs its accept loop: no response waits for Nagle, no setsockopt per connection.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if defer_accept and hasattr(socket, "TCP_DEFER_ACCEPT"):  # Linux; elsewhere accept wakes at once
+            # An HTTP client speaks first, so nothing waits for the server: the worker is
+            # woken once per connection, with its request already there to read.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, defer_accept)
         sock.bind(sockaddr)
         if listen:
             sock.listen(backlog)

@@ -35,7 +35,15 @@ def bind_sockets(config) -> list[socket.socket]:
             tcp = parse_address(address)[0] == "tcp"
             # With --reuse-port the master only reserves the port; each worker listens.
             listen = not (config.reuse_port and tcp)
-            sockets.append(bind(address, config.backlog, reuse_port=config.reuse_port and tcp, listen=listen))
+            sockets.append(
+                bind(
+                    address,
+                    config.backlog,
+                    reuse_port=config.reuse_port and tcp,
+                    listen=listen,
+                    defer_accept=config.defer_accept,
+                )
+            )
     except BindError:
         for sock in sockets:
             sock.close()

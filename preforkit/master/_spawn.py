@@ -111,6 +111,6 @@ class Spawner:
         """With --reuse-port, a listening socket of this worker's own."""
         if sock.family == getattr(__import__("socket"), "AF_UNIX", None):
             return sock
-        own = bind(address_of(sock), self.config.backlog, reuse_port=True)
+        own = bind(address_of(sock), self.config.backlog, reuse_port=True, defer_accept=self.config.defer_accept)
         sock.close()
         return own
