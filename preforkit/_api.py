@@ -32,12 +32,17 @@ def _adapt(handler, config: Config):
     return prepare_app(handler, config.interface)[0]
 
 
+def _bind_all(config: Config) -> list:
+    """A listening socket for each of ``config``'s addresses, with its backlog and --defer-accept."""
+    return [bind(address, config.backlog, defer_accept=config.defer_accept) for address in config.binds()]
+
+
 class Server:
     """A server running in the background of this process (see ``serve``)."""
 
     def __init__(self, handler: Handler, config: Config) -> None:
         self.config = config
-        self.sockets = [bind(address, config.backlog, defer_accept=config.defer_accept) for address in config.binds()]
+        self.sockets = _bind_all(config)
         self.addresses = [describe(sock) for sock in self.sockets]
         address = self.sockets[0].getsockname()
         self._port = address[1] if isinstance(address, tuple) else None
@@ -126,7 +131,7 @@ def run_server(handler: Handler, **options: Any) -> None:
     config = _config(dict(options))
     from .worker import WorkerServer
 
-    sockets = [bind(address, config.backlog, defer_accept=config.defer_accept) for address in config.binds()]
+    sockets = _bind_all(config)
     addresses = [describe(sock) for sock in sockets]
     worker = WorkerServer(_adapt(handler, config), config, sockets)
     for signum in (signal.SIGINT, signal.SIGTERM):

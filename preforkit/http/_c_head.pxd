@@ -87,11 +87,14 @@ cdef PyObject *_c_names[512]
 DEF _C_NAME_MAX = 64  # longer names are made each time
 
 
+cdef inline unsigned char _c_lower(unsigned char c):
+    return c + 32 if 65 <= c <= 90 else c
+
+
 cdef inline str _c_field_name(const unsigned char *raw, Py_ssize_t length):
     """The lower-case text of the field name ``raw[:length]`` (tchars, so ASCII)."""
     cdef size_t mark = <size_t>length
     cdef Py_ssize_t at
-    cdef unsigned char c
     cdef PyObject *known
     cdef unsigned char *lower
     for at in range(length):
@@ -101,16 +104,14 @@ cdef inline str _c_field_name(const unsigned char *raw, Py_ssize_t length):
     if known != NULL and PyUnicode_GET_LENGTH(<object>known) == length:
         lower = PyUnicode_1BYTE_DATA(<object>known)
         for at in range(length):
-            c = raw[at]
-            if lower[at] != (c + 32 if 65 <= c <= 90 else c):
+            if lower[at] != _c_lower(raw[at]):
                 break
         else:
             return <str>known
     name = PyUnicode_New(length, 127)
     lower = PyUnicode_1BYTE_DATA(name)
     for at in range(length):
-        c = raw[at]
-        lower[at] = c + 32 if 65 <= c <= 90 else c
+        lower[at] = _c_lower(raw[at])
     if length <= _C_NAME_MAX:
         Py_XDECREF(known)
         Py_INCREF(name)
