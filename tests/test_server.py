@@ -486,6 +486,66 @@ def test_closing_response_and_fin_arrive_together(serve, method):
     assert segs_in <= 3
 
 
+class _RecordingSocket:
+    """A connection's real socket, with the names of the send calls made on it recorded."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.calls: list[tuple[str, list[int]]] = []
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self.sock, name)
+        if name not in ("send", "sendmsg", "sendall"):
+            return attribute
+
+        def record(data, *args):
+            self.calls.append((name, [len(part) for part in data] if name == "sendmsg" else [len(data)]))
+            return attribute(data, *args)
+
+        return record
+
+
+def test_a_large_body_leaves_with_its_head_in_one_write(serve):
+    """A bytes body of 64 KiB or more is not copied behind its head, nor written after
+    it (a segment for the head alone, two syscalls): one sendmsg gathers both."""
+    body = bytes(range(256)) * 1000
+
+    def handler(request):
+        return {"status": 200, "headers": {"Content-Type": "x/y"}, "body": body if request["uri"] == "/big" else b"ok"}
+
+    server = serve(handler)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as client:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert read_response(client)[2] == b"ok"
+        (connection,) = server._worker.connections  # idle now, waiting for the next request
+        recorder = connection.sock = _RecordingSocket(connection.sock)
+        client.sendall(b"GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
+        status, _, got = read_response(client)
+    assert status == 200
+    assert got == body
+    (call,) = recorder.calls[:1]
+    assert call[0] == "sendmsg"
+    assert call[1][1] == len(body)
+    assert sum(sum(sizes) for _, sizes in recorder.calls) == call[1][0] + len(body)
+
+
+def test_pipelined_large_responses_to_a_slow_reader_arrive_whole(serve):
+    """Gathered writes the kernel takes only in part (a small receive window, a reader
+    that lags): each response's unwritten rest, head or body, follows in order."""
+    bodies = [bytes([65 + i]) * (6_000_000 + 4099 * i) for i in range(4)]  # more than a send buffer holds
+
+    def handler(request):
+        return {"status": 200, "body": bodies[int(request["uri"][1:])]}
+
+    server = serve(handler)
+    with socket.socket() as client:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.connect(("127.0.0.1", server.port))
+        client.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: h\r\n\r\n" % i for i in range(4)))
+        got = [read_response(client) for _ in range(4)]
+    assert [(status, body) for status, _, body in got] == [(200, body) for body in bodies]
+
+
 @pytest.mark.skipif(not hasattr(socket, "TCP_DEFER_ACCEPT"), reason="TCP_DEFER_ACCEPT is Linux's")
 def test_a_deferred_listener_wakes_for_a_connection_once_it_has_sent():
     """--defer-accept (on by default): accept wakes for a client once its first bytes are
@@ -521,3 +581,46 @@ def test_serve_listens_with_the_backlog_it_is_given(serve):
     server = serve(apps.hello, backlog=77)
     listed = subprocess.run(["ss", "-Hltn", f"sport = :{server.port}"], capture_output=True, text=True, check=True)
     assert listed.stdout.split()[:3] == ["LISTEN", "0", "77"]  # state, queued, backlog
+
+
+def test_a_gathered_write_that_finds_the_send_buffer_full_sends_head_then_body():
+    """sendall_pair on a socket whose send buffer is full: nothing goes at first, then the
+    whole head and the whole body follow in order as the peer reads."""
+    import select
+    import threading
+
+    from preforkit.worker._transport import Transport
+
+    class Writer(Transport):
+        __slots__ = ("sock", "tls")
+
+        def _wait_writable(self) -> None:
+            if reader.ident is None:  # the first wait: the peer starts reading only now
+                reader.start()
+            assert select.select([], [self.sock], [], 5)[1], "never writable"
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.setblocking(False)
+        filler = 0
+        for _ in range(10_000):  # bounded: a socketpair buffer holds far less
+            try:
+                filler += ours.send(b"f" * 65536)
+            except BlockingIOError:
+                break
+        writer = Writer()
+        writer.sock, writer.tls = ours, False
+        head, body = b"HEAD\r\n\r\n", bytes(range(256)) * 600
+        received = bytearray()
+
+        def read_all() -> None:
+            theirs.settimeout(5)
+            while len(received) < filler + len(head) + len(body):
+                received.extend(theirs.recv(65536))
+
+        reader = threading.Thread(target=read_all)
+        with pytest.raises(BlockingIOError):
+            ours.send(b"x")  # full: the first sendmsg takes nothing, not even the head
+        writer.sendall_pair(head, body)
+        reader.join(10)
+    assert bytes(received) == b"f" * filler + head + body

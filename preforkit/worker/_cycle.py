@@ -105,8 +105,7 @@ class RequestCycle:
             if len(body) < 65536:
                 self.sendall(data + body) if keep_alive else self.sendall_closing(data + body)
             else:
-                self.sendall(data)
-                self.sendall(body)
+                self.sendall_pair(data, body)
             return status, len(body), keep_alive
         if framing == LENGTH and hasattr(body, "fileno"):
             try:

@@ -108,13 +108,34 @@ class Transport:
         except BlockingIOError:
             sent = 0
         if sent < len(data):  # the slow path: the rest through an outbox, parked until writable
-            rest = Outbox()
-            rest.push(memoryview(data)[sent:])
-            while not rest.flush(self.sock.send):
-                self._wait_writable()
+            self._send_rest(memoryview(data)[sent:])
         if self.tls:
             while not self.sock.flush():  # ciphertext the kernel has not taken yet
                 self._wait_writable()
+
+    def sendall_pair(self, head, body) -> None:
+        """``sendall(head + body)`` without copying ``body``: one ``sendmsg`` gathers both,
+        so a large response costs one syscall and its head no segment of its own."""
+        if self.tls:
+            self.sendall(head)
+            self.sendall(body)
+            return
+        try:
+            sent = self.sock.sendmsg((head, body))
+        except BlockingIOError:
+            sent = 0
+        if sent < len(head):
+            self._send_rest(memoryview(head)[sent:], body)
+        elif sent < len(head) + len(body):
+            self._send_rest(memoryview(body)[sent - len(head) :])
+
+    def _send_rest(self, *parts) -> None:
+        """Write what the kernel has not taken yet, parked until the socket is writable."""
+        rest = Outbox()
+        for part in parts:
+            rest.push(part)
+        while not rest.flush(self.sock.send):
+            self._wait_writable()
 
     def sendall_closing(self, data) -> None:
         """``sendall()`` of the last bytes before the connection closes, then the FIN
