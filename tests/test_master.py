@@ -491,3 +491,55 @@ def test_slot_board_shows_each_worker_the_others_load():
     second.close()  # the master reaped it: its slot is free and counts for nothing
     assert first.fewest_elsewhere() is None
     assert board.take().index == second.index
+
+
+def test_a_reader_of_the_slot_board_never_sees_a_half_written_slot():
+    """The master reads each worker's slot while the worker writes it, with no lock.
+    A heartbeat read in the middle of a write once came out as 0 s: the master
+    called a healthy worker hung ("has not turned for 7722.7 s", the machine's
+    uptime) and killed it with its requests.  A child process beats and publishes
+    as fast as it can while this process reads: every value read is one the child
+    wrote, never lower than the last one read."""
+    from preforkit._common import stats
+    from preforkit._common.process import READY, SlotBoard
+
+    board = SlotBoard(capacity=2)
+    slot = board.take()
+    slot.beat(READY)
+    slot.count(1)
+    slot.publish((1, 1, 1, 1, 1), 1, (1,) * len(stats.COUNTERS) + (1.0,))
+    first_beat = slot.last_beat
+    writes = 200_000
+    pid = os.fork()
+    if pid == 0:  # the writer, as a worker's event loop does it, bounded in count and time
+        try:
+            deadline = time.monotonic() + 20
+            for n in range(1, writes + 1):
+                slot.beat()
+                slot.count(n)
+                slot.publish((n, n, n, n, n), n, (n,) * len(stats.COUNTERS) + (float(n),))
+                if time.monotonic() > deadline:
+                    break
+        finally:
+            os._exit(0)
+    reads = torn = 0
+    last = {"beat": first_beat, "connections": 1, "requests": 1, "accepted": 1}
+    try:
+        while os.waitpid(pid, os.WNOHANG) == (0, 0) and reads < 5 * writes:
+            reads += 1
+            seen = {
+                "beat": slot.last_beat,
+                "connections": board.fewest_connections(besides=-1) or 0,
+                "requests": slot.requests,
+                "accepted": slot.counters()["accepted"],
+            }
+            states = set(slot.connection_states().values())
+            if slot.state != READY or any(seen[key] < last[key] for key in last) or 0 in states:
+                torn += 1
+            last = seen
+    finally:
+        if reads >= 5 * writes:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    assert reads > 1000, "the writer finished before the reader started: nothing was checked"
+    assert torn == 0, f"{torn} of {reads} reads saw a value no write left there"

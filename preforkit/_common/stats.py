@@ -2,12 +2,10 @@
 
 Counters only grow; the worker writes them into its slot with each heartbeat
 (and once more when it exits), the master reads them from there - it never
-asks a worker's event loop.  The same layout on both sides, defined here.
+asks a worker's event loop.  Their names and order are defined here, for both sides.
 """
 
 from __future__ import annotations
-
-import struct
 
 # Request durations: Prometheus's default histogram buckets (seconds); the last bucket is +Inf.
 DURATION_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -23,7 +21,6 @@ COUNTERS = (
     "pubsub_dropped",
     *(f"bucket_{i}" for i in range(len(DURATION_BOUNDS) + 1)),
 )
-FORMAT = struct.Struct("=" + "Q" * len(COUNTERS) + "d")  # the counters, then the sum of durations
 
 
 class WorkerCounters:
@@ -55,9 +52,8 @@ class WorkerCounters:
         )
 
 
-def unpack(buffer, offset: int) -> dict:
-    """The counters at ``offset`` as a dict (``duration_sum`` included)."""
-    values = FORMAT.unpack_from(buffer, offset)
-    result = dict(zip(COUNTERS, values))
-    result["duration_sum"] = values[-1]
+def as_dict(counts: list[int], duration_sum: float) -> dict:
+    """The counters (in ``COUNTERS`` order) and the sum of durations as one dict."""
+    result = dict(zip(COUNTERS, counts))
+    result["duration_sum"] = duration_sum
     return result
