@@ -10,7 +10,9 @@ Markdown table with req/s, wrk's error count, and preforkit's ratio to each peer
 
 ``--rounds N`` runs everything N times (servers interleaved in each round) and
 reports the median; beside req/s it reports the server's CPU time per request
-(user + system of its process tree, from /proc), which a noisy machine blurs less.
+(user + system of its process tree, from /proc), which a noisy machine blurs less,
+and how busy wrk's CPU was: near 100%, the client set the pace and a ratio says
+more about wrk than about the server.
 
 ``--previous DIR`` adds the servers ``previous`` and ``previous-wsgi``: preforkit
 run from another checkout (say, the last ``main``), to compare a change side by side.
@@ -145,6 +147,23 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def core_jiffies(cpu: str) -> tuple[int, int] | None:
+    """(busy, total) clock ticks of one CPU since boot (``/proc/stat``); None if ``cpu`` is not one CPU."""
+    with open("/proc/stat") as file:
+        for line in file:
+            if line.startswith(f"cpu{cpu} "):
+                ticks = [int(value) for value in line.split()[1:9]]  # user nice system idle iowait irq softirq steal
+                return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+    return None
+
+
+def busy_percent(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float:
+    """How busy a CPU was between two ``core_jiffies`` samples, in % (NaN if unknown)."""
+    if before is None or after is None or after[1] == before[1]:
+        return float("nan")
+    return 100 * (after[0] - before[0]) / (after[1] - before[1])
+
+
 def run_wrk(port: int, scenario: dict, duration: float, cpu: str, lua_dir: str) -> tuple[float, int, int]:
     """Returns (requests/s, socket errors, non-2xx responses)."""
     command = ["taskset", "-c", cpu, "wrk", "-t1", f"-c{scenario['connections']}", f"-d{duration}s"]
@@ -180,7 +199,7 @@ def main() -> int:
 
     servers = args.servers.split(",")
     scenarios = [s for s in SCENARIOS if s in args.scenarios.split(",")] if args.scenarios else list(SCENARIOS)
-    rounds: dict[tuple[str, str], list[tuple[float, int, int, float]]] = {}
+    rounds: dict[tuple[str, str], list[tuple[float, int, int, float, float]]] = {}
     with tempfile.TemporaryDirectory() as lua_dir:
         with open(os.path.join(lua_dir, "post4k.lua"), "w") as file:
             file.write(POST_LUA)
@@ -191,15 +210,17 @@ def main() -> int:
             try:
                 # A short warm-up, then the measured run.
                 run_wrk(port, SCENARIOS[scenario], 1, args.client_cpu, lua_dir)
-                before = cpu_seconds(process.pid)
+                before, client_before = cpu_seconds(process.pid), core_jiffies(args.client_cpu)
                 rate, errors, non2xx = run_wrk(port, SCENARIOS[scenario], args.duration, args.client_cpu, lua_dir)
                 used = cpu_seconds(process.pid) - before
+                client_busy = busy_percent(client_before, core_jiffies(args.client_cpu))
             finally:
                 stop(process)
             micros = used / max(1.0, rate * args.duration) * 1e6
-            rounds.setdefault((name, scenario), []).append((rate, errors, non2xx, micros))
+            rounds.setdefault((name, scenario), []).append((rate, errors, non2xx, micros, client_busy))
             print(f"[{done}/{len(runs)}] {name:19} {scenario:24} {rate:10.0f} req/s  {micros:6.1f} us CPU/request  "
-                  f"errors {errors}  non-2xx {non2xx}", file=sys.stderr, flush=True)  # fmt: skip
+                  f"wrk's CPU {client_busy:3.0f}% busy  errors {errors}  non-2xx {non2xx}",
+                  file=sys.stderr, flush=True)  # fmt: skip
 
     results = {
         key: (
@@ -207,6 +228,7 @@ def main() -> int:
             sum(run[1] for run in runs),
             sum(run[2] for run in runs),
             statistics.median(run[3] for run in runs),
+            statistics.median(run[4] for run in runs),
         )
         for key, runs in rounds.items()
     }
@@ -217,11 +239,14 @@ def main() -> int:
     _table("server", servers, scenarios, results, 0, lambda value: f"{value / 1000:.1f}K", higher_is_better=True)
     print("\nServer CPU time per request (user + system, µs):\n")
     _table("server CPU µs/request", servers, scenarios, results, 3, "{:.1f}".format, higher_is_better=False)
+    print("\nwrk's CPU, % busy (near 100: the client set the pace, not the server):\n")
+    _table("wrk's CPU busy", servers, scenarios, results, 4, "{:.0f}%".format, higher_is_better=None)
     return 0
 
 
-def _table(title: str, servers, scenarios, results, column: int, show, higher_is_better: bool) -> None:
-    """One Markdown table; plot.py draws the one titled ``server``."""
+def _table(title: str, servers, scenarios, results, column: int, show, higher_is_better: bool | None) -> None:
+    """One Markdown table (ratios to preforkit unless ``higher_is_better`` is None); plot.py draws
+    the one titled ``server``."""
     print(f"| {title} | " + " | ".join(scenarios) + " |")
     print("|---|" + "---|" * len(scenarios))
     for name in servers:
@@ -232,7 +257,7 @@ def _table(title: str, servers, scenarios, results, column: int, show, higher_is
             cell = show(value)
             if column == 0 and (errors or non2xx):
                 cell += f" ({errors} err, {non2xx} non-2xx)"
-            if name != "preforkit" and ("preforkit", scenario) in results and value:
+            if higher_is_better is not None and name != "preforkit" and ("preforkit", scenario) in results and value:
                 ours = results["preforkit", scenario][column]
                 ratio = ours / value if higher_is_better else value / ours
                 cell += f" (preforkit x{ratio:.2f})"
