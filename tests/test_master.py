@@ -197,6 +197,30 @@ def test_stuck_worker_traceback_and_replacement(cli_server):
     assert served_by(server.port) not in old
 
 
+def test_workers_outlive_a_frozen_server(cli_server):
+    """All the server's processes stopped for longer than --timeout (SIGSTOP, a cgroup
+    freezer, `docker pause`, a suspended VM), then continued: nobody was hung, so no
+    worker is killed.  The master noticed that it did not run itself for that long and
+    counts the heartbeats from its own resumption.  Continued master first, as a thaw
+    may: the old master woke to heartbeats 5 s old and killed every worker."""
+    server = cli_server(APP, "-b", "127.0.0.1:0", "-w", "2", "--timeout", "2")
+    assert server.wait_for("Ready: 2 workers serving")
+    master = server.process.pid
+    workers = workers_of(server)
+    for pid in [master, *workers]:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(5)  # the thing under test: a stop longer than --timeout (2 s)
+    finally:
+        for pid in [master, *workers]:
+            os.kill(pid, signal.SIGCONT)
+    assert server.wait_for(r"The master did not run for [\d.]+ s", timeout=10)
+    assert {served_by(server.port) for _ in range(20)} <= set(workers)
+    assert not server.wait_for(r"is hung|Booting worker", start=len(server.lines), timeout=3)
+    assert workers_of(server) == workers
+    assert "is hung" not in server.output
+
+
 @needs_wrk
 def test_max_requests_recycles_under_load_without_errors(cli_server):
     server = cli_server(APP, "-b", "127.0.0.1:0", "-w", "2", "--max-requests", "2000", "--max-requests-jitter", "200")

@@ -117,7 +117,8 @@ PROCESS_SETTINGS: tuple[Setting, ...] = (
         at_least(parse_float, 0),
         30.0,
         "A worker whose event loop has not turned for this many seconds is killed (with a traceback of where it was "
-        "stuck) and replaced; 0 turns it off.",
+        "stuck) and replaced; 0 turns it off. Time the whole server spent stopped (SIGSTOP, a frozen cgroup, a "
+        "suspended VM) does not count.",
         section="master",
         metavar="SECONDS",
     ),

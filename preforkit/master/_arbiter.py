@@ -66,6 +66,8 @@ class Arbiter(Spawner, Supervisor):
         self.reload_started = 0.0  # a reload waits for its new workers since then
         self.ready_announced = False
         self._last_memory_check = 0.0
+        self.watched_at = 0.0  # when the master last looked at the heartbeats
+        self.heartbeats_since = 0.0  # older beats do not count: the master itself was not running then
         self._pipe = (-1, -1)
         self._last_status = ""
         self.broker: Broker | None = None

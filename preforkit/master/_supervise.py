@@ -18,6 +18,7 @@ log = logging.getLogger("preforkit.error")
 
 MEMORY_CHECK_INTERVAL = 2.0
 KILL_AFTER_ABORT = 2.0  # seconds between SIGABRT (traceback) and SIGKILL
+MASTER_STALL = 2.0  # the loop looks every 0.5 s; a longer gap means the master was stopped, frozen or suspended
 
 
 class Supervisor:
@@ -81,6 +82,17 @@ class Supervisor:
         """Kill workers whose event loop stopped turning, and overdue retirees."""
         now = time.monotonic()
         timeout = self.config.timeout
+        gap = now - self.watched_at
+        if self.watched_at and gap > MASTER_STALL:
+            # Every process of the server was likely stopped with it (SIGSTOP, a cgroup
+            # freezer, a suspended VM): a worker's old heartbeat says nothing of its loop.
+            log.warning(
+                "The master did not run for %.1f s (stopped, frozen or suspended?): "
+                "the workers' heartbeats count from now",
+                gap,
+            )
+            self.heartbeats_since = now
+        self.watched_at = now
         for worker in list(self.workers.values()):
             if worker.kill_at and now >= worker.kill_at:
                 log.warning("Worker %d did not exit in time; killing it", worker.pid)
@@ -89,7 +101,7 @@ class Supervisor:
                 continue
             if not timeout or (worker.retiring and worker.reason.startswith("hung")):
                 continue
-            silent = now - worker.slot.last_beat
+            silent = now - max(worker.slot.last_beat, self.heartbeats_since)
             if silent > timeout:
                 busy = worker.slot.noted
                 log.error(
