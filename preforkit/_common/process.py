@@ -51,6 +51,11 @@ _NOTE_BYTES = 256
 _SLOT_WORDS = _NOTE + _NOTE_BYTES // 8
 
 
+def _slot_base(index: int) -> int:
+    """The first word of slot ``index`` on the board."""
+    return _HEAD_WORDS + index * _SLOT_WORDS
+
+
 class _Words:
     """An anonymous shared mapping, seen as 8-byte words and their 4-byte halves."""
 
@@ -106,7 +111,7 @@ class SlotBoard:
         for index in range(i32[0]):
             if index == besides:
                 continue
-            at = 2 * (_HEAD_WORDS + index * _SLOT_WORDS + _STATE)
+            at = 2 * (_slot_base(index) + _STATE)
             if i32[at] == READY:
                 connections = i32[at + 1]
                 if fewest is None or connections < fewest:
@@ -130,7 +135,7 @@ class WorkerSlot:
             self.base = 0  # the slot's first word
         else:
             self._words = board.words
-            self.base = _HEAD_WORDS + index * _SLOT_WORDS
+            self.base = _slot_base(index)
         self._f64, self._u64, self._i32 = self._words.f64, self._words.u64, self._words.i32
         self._state_at = 2 * (self.base + _STATE)  # in int32s; the connections follow
         self.connections = 0
@@ -165,9 +170,8 @@ class WorkerSlot:
             i32[at + offset] = count
         u64[self.base + _REQUESTS] = requests
         if counters:
-            at = self.base + _COUNTERS
-            for offset in range(len(stats.COUNTERS)):
-                u64[at + offset] = counters[offset]
+            for word, count in zip(range(self.base + _COUNTERS, self.base + _DURATION), counters):
+                u64[word] = count
             self._f64[self.base + _DURATION] = counters[-1]
 
     def counters(self) -> dict:
